@@ -1,0 +1,1194 @@
+"""Correctness suite for minimlp.py (run: ``python -m pytest -q test_minimlp.py``).
+
+What it checks, in the order of the sections below:
+
+1. the homework rule: minimlp.py alone, in an empty folder, imports and
+   trains with nothing but torch (no matplotlib pulled in); its only torch
+   import at run time is ``from torch import empty``; it never touches
+   autograd, even indirectly, and works with ``torch.set_grad_enabled(False)``;
+2. every module's forward, input gradient and parameter gradients against
+   torch.autograd in float64, through one parametrised helper;
+3. SGD and Adam against torch.optim over several steps;
+4. module mechanics: accumulation, zero_grad, param() identity, state_dict,
+   to(), seeded and statistically correct initialisation, train/eval,
+   Sequential container protocol;
+5. gradcheck: small on correct modules, large on a broken one, harmless to
+   its arguments;
+6. bad input: one table of (what, call, exception, message regex);
+7. nothing mutates a caller's tensor;
+8. numerical safety for huge logits;
+9. fit, History and accuracy;
+10. the README example runs.
+
+torch.autograd and torch.optim are the *oracle* here: they appear in this
+file only to compute reference values, and never in minimlp.py.
+Tolerances are explicit: ``rel_err`` is the norm-wise relative error
+``||a - b|| / max(||a||, ||b||)``.
+"""
+
+import ast
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+import minimlp as mm
+
+HERE = Path(__file__).resolve().parent
+MINIMLP_PATH = Path(mm.__file__).resolve()
+F64 = torch.float64
+TOL = 1e-10  # oracle tolerance in float64 (relative)
+
+
+# ---------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------
+
+
+def rel_err(a, b):
+    """Norm-wise relative error ||a - b|| / max(||a||, ||b||) in float64 (0 when both are 0)."""
+    a = torch.as_tensor(a).detach().to(F64)
+    b = torch.as_tensor(b).detach().to(F64)
+    assert a.shape == b.shape, f"shapes differ: {tuple(a.shape)} vs {tuple(b.shape)}"
+    diff = (a - b).norm().item()
+    if diff == 0.0:
+        return 0.0
+    return diff / max(a.norm().item(), b.norm().item())
+
+
+def gen(seed=0):
+    """A seeded CPU torch.Generator."""
+    return torch.Generator().manual_seed(seed)
+
+
+def randn(*shape, seed=0, dtype=F64, scale=1.0):
+    return torch.randn(shape, generator=gen(seed), dtype=dtype) * scale
+
+
+def mlp(sizes, acts, seed=0, dtype=F64, init="he"):
+    """Sequential(Dense, act, Dense, act, ...) with seeded init; acts has len(sizes) - 1 entries (None = no activation)."""
+    g = gen(seed)
+    layers = []
+    for (i, o), act in zip(zip(sizes[:-1], sizes[1:]), acts):
+        layers.append(mm.Dense(i, o, init=init, generator=g, dtype=dtype))
+        if act is not None:
+            layers.append(act())
+    return mm.Sequential(*layers)
+
+
+def randomise_biases(model, seed=123):
+    """Biases start at zero; give them values so the oracle tests see them in the forward pass."""
+    g = gen(seed)
+    for module in (model if isinstance(model, mm.Sequential) else [model]):
+        if isinstance(module, mm.Dense):
+            # in place: the module must see the change (param() identity is tested elsewhere)
+            module.bias.copy_(torch.randn(module.bias.shape, generator=g, dtype=module.bias.dtype))
+    return model
+
+
+def clone_params(model):
+    return [(v.clone(), g.clone()) for v, g in model.param()]
+
+
+# ---------------------------------------------------------------------------
+# 1. The homework rule
+# ---------------------------------------------------------------------------
+
+TRAIN_ALONE = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, sys.argv[1])  # the tmp folder that holds minimlp.py and nothing else
+    import torch
+    import minimlp as mm
+    assert mm.__file__.startswith(sys.argv[1]), mm.__file__
+    if sys.argv[2] == "nograd":
+        torch.set_grad_enabled(False)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand((64, 2), generator=g)
+    y = ((x - 0.5).pow(2).sum(1, keepdim=True) < 0.16).float()
+    model = mm.Sequential(mm.Dense(2, 16, generator=g), mm.ReLU(),
+                          mm.Dense(16, 16, generator=g), mm.Tanh(),
+                          mm.Dense(16, 1, generator=g), mm.Sigmoid())
+    loss = mm.MSELoss()
+    opt = mm.SGD(model.param(), lr=0.5)
+    first = loss(model(x), y).item()
+    for _ in range(30):
+        opt.zero_grad()
+        loss(model(x), y)
+        model.backward(loss.backward())
+        opt.step()
+    last = loss(model(x), y).item()
+    h = mm.fit(model, loss, opt, x, y, epochs=2, batch_size=16, generator=g)
+    assert len(h) == 2
+    print("first", first, "last", last)
+    assert last < first, (first, last)
+    assert "matplotlib" not in sys.modules, "minimlp pulled in matplotlib"
+    print("OK")
+    """
+)
+
+
+@pytest.mark.parametrize("grad_mode", ["grad", "nograd"])
+def test_minimlp_alone_in_empty_folder_imports_and_trains(tmp_path, grad_mode):
+    shutil.copy(MINIMLP_PATH, tmp_path / "minimlp.py")
+    script = tmp_path / "train_alone.py"
+    script.write_text(TRAIN_ALONE)
+    # -I: isolated mode (no PYTHONPATH, no user site, no script dir on sys.path)
+    proc = subprocess.run(
+        [sys.executable, "-I", str(script), str(tmp_path), grad_mode],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, f"minimlp.py alone failed to import/train:\n{proc.stdout}\n{proc.stderr}"
+    assert "OK" in proc.stdout, "training script reached its end"
+
+
+def _type_checking_import_nodes(tree):
+    """Import nodes that sit under `if TYPE_CHECKING:` / `if typing.TYPE_CHECKING:` (allowed)."""
+    allowed = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If):
+            t = node.test
+            name = t.id if isinstance(t, ast.Name) else t.attr if isinstance(t, ast.Attribute) else None
+            if name == "TYPE_CHECKING":
+                for sub in node.body:
+                    for n in ast.walk(sub):
+                        if isinstance(n, (ast.Import, ast.ImportFrom)):
+                            allowed.add(id(n))
+    return allowed
+
+
+def test_only_runtime_torch_import_is_from_torch_import_empty():
+    tree = ast.parse(MINIMLP_PATH.read_text())
+    allowed = _type_checking_import_nodes(tree)
+    found_empty = False
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.Import, ast.ImportFrom)) or id(node) in allowed:
+            continue
+        if isinstance(node, ast.ImportFrom):
+            mod = node.module or ""
+            names = [a.name for a in node.names]
+            if mod == "torch" and names == ["empty"] and node.level == 0:
+                found_empty = True
+                continue
+            top = mod.split(".")[0]
+        else:
+            names = [a.name for a in node.names]
+            top = None
+        tops = [top] if top is not None else [n.split(".")[0] for n in names]
+        for t in tops:
+            assert t != "torch", f"line {node.lineno}: forbidden torch import {ast.unparse(node)!r}"
+            assert t in sys.stdlib_module_names or t == "__future__", (
+                f"line {node.lineno}: non-stdlib import {ast.unparse(node)!r} (only torch.empty and the stdlib)"
+            )
+            assert t not in ("importlib",), f"line {node.lineno}: no dynamic imports"
+    assert found_empty, "minimlp.py does `from torch import empty` at run time"
+
+
+FORBIDDEN_ATTRS = {"requires_grad", "requires_grad_", "autograd", "grad_fn", "retain_grad", "no_grad", "enable_grad"}
+FORBIDDEN_TORCH_SUBMODULES = {"nn", "optim", "autograd", "func"}
+
+
+def test_no_autograd_nn_optim_func_in_source():
+    tree = ast.parse(MINIMLP_PATH.read_text())
+    for node in ast.walk(tree):
+        where = f"line {getattr(node, 'lineno', '?')}"
+        if isinstance(node, ast.Attribute):
+            assert node.attr not in FORBIDDEN_ATTRS, f"{where}: uses .{node.attr}"
+            if isinstance(node.value, ast.Name) and node.value.id == "torch":
+                assert node.attr not in FORBIDDEN_TORCH_SUBMODULES, f"{where}: uses torch.{node.attr}"
+        elif isinstance(node, ast.Name):
+            assert node.id not in ("autograd", "__import__"), f"{where}: uses {node.id}"
+        elif isinstance(node, ast.keyword):
+            assert node.arg != "requires_grad", f"{where}: passes requires_grad="
+
+
+def test_never_calls_autograd_at_run_time(monkeypatch):
+    """Every module, loss, optimizer, fit and gradcheck run with Tensor.backward / autograd disabled."""
+
+    def boom(*args, **kwargs):
+        raise AssertionError("minimlp called torch autograd")
+
+    monkeypatch.setattr(torch.Tensor, "backward", boom)
+    monkeypatch.setattr(torch.autograd, "backward", boom)
+    monkeypatch.setattr(torch.autograd, "grad", boom)
+    with torch.no_grad():
+        _exercise_everything()
+
+
+def _exercise_everything(dtype=F64):
+    """Forward/backward of every module and loss, a step of each optimizer, fit, accuracy, gradcheck."""
+    x = randn(10, 3, dtype=dtype)
+    model = mm.Sequential(
+        mm.Dense(3, 6, generator=gen(1), dtype=dtype), mm.ReLU(),
+        mm.Dense(6, 6, init="xavier", generator=gen(2), dtype=dtype), mm.Tanh(),
+        mm.Dropout(0.2, generator=gen(3)),
+        mm.Dense(6, 6, generator=gen(4), dtype=dtype), mm.Sigmoid(), mm.Identity(),
+        mm.Dense(6, 3, generator=gen(5), dtype=dtype), mm.Softmax(),
+    )
+    target = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2, 0])
+    onehot = torch.eye(3, dtype=dtype)[target]
+    for opt in (mm.SGD(model.param(), lr=0.1, momentum=0.9, weight_decay=1e-3),
+                mm.Adam(model.param(), lr=1e-3, weight_decay=1e-3)):
+        opt.zero_grad()
+        loss = mm.MSELoss()
+        loss(model(x), onehot)
+        model.backward(loss.backward())
+        opt.step()
+    logits_model = mlp([3, 5, 3], [mm.ReLU, None], dtype=dtype)
+    ce = mm.CrossEntropyLoss()
+    ce(logits_model(x), target)
+    logits_model.backward(ce.backward())
+    h = mm.fit(model, mm.MSELoss(), mm.SGD(model.param(), lr=0.1), x, onehot, epochs=2,
+               batch_size=4, val=(x, onehot), generator=gen(6))
+    assert len(h) == 2, "fit ran 2 epochs"
+    mm.accuracy(model(x), target)
+    model.eval()
+    err = mm.gradcheck(model, x)
+    assert err < 1e-6, "gradcheck under no_grad"
+    return model
+
+
+def test_training_step_under_set_grad_enabled_false_matches_grad_enabled():
+    x, y = randn(8, 3, seed=1), randn(8, 2, seed=2)
+
+    def one_step():
+        model = randomise_biases(mlp([3, 5, 2], [mm.Tanh, None]))
+        loss = mm.MSELoss()
+        opt = mm.Adam(model.param(), lr=0.01)
+        value = loss(model(x), y)
+        model.backward(loss.backward())
+        grads = [g.clone() for _, g in model.param()]
+        opt.step()
+        return value.item(), grads, [v.clone() for v, _ in model.param()]
+
+    with torch.set_grad_enabled(True):
+        ref = one_step()
+    with torch.set_grad_enabled(False):
+        got = one_step()
+        assert not torch.is_grad_enabled(), "grad mode stayed off"
+    assert got[0] == ref[0], "same loss with grad mode off"
+    assert all(torch.equal(a, b) for a, b in zip(got[1], ref[1])), "same gradients with grad mode off"
+    assert all(torch.equal(a, b) for a, b in zip(got[2], ref[2])), "same updated weights with grad mode off"
+    assert any(g.abs().sum() > 0 for g in got[1]), "gradients are not all zero"
+
+
+# ---------------------------------------------------------------------------
+# 2. Oracle tests against torch.autograd (float64)
+# ---------------------------------------------------------------------------
+# Each case builds (module, x, target, ref). ref(x, leaf) is the same computation written with torch
+# ops on autograd leaves: leaf(t) returns the requires_grad copy of the minimlp parameter tensor t
+# (looked up by identity among module.param() values). For losses, target is not None and the
+# upstream gradient is 1; for modules a random (non-uniform) upstream gradient is used.
+
+def check_against_autograd(module, x, ref, target=None, seed=7):
+    """Return {quantity: relative error} of minimlp vs autograd for output, input gradient, each param grad."""
+    params = module.param() if hasattr(module, "param") else []  # losses are only Module-like
+    leaves = {id(v): v.detach().clone().requires_grad_(True) for v, _ in params}
+    grads_before = [g.clone() for _, g in params]
+    x_ref = x.detach().clone().requires_grad_(True)
+
+    if target is None:
+        y = module(x)
+        upstream = torch.randn(y.shape, generator=gen(seed), dtype=y.dtype)
+        grad_x = module.backward(upstream.clone())
+    else:
+        y = module(x, target)
+        upstream = None
+        grad_x = module.backward()
+    with torch.enable_grad():
+        y_ref = ref(x_ref, lambda t: leaves[id(t)])
+        y_ref.backward(upstream)
+
+    assert y.dtype == F64 and grad_x.dtype == F64, "float64 in, float64 out"
+    assert grad_x.shape == x.shape, "input gradient has the input's shape"
+    errs = {"output": rel_err(y, y_ref), "input grad": rel_err(grad_x, x_ref.grad)}
+    for i, ((v, g), g0) in enumerate(zip(params, grads_before)):
+        ref_grad = leaves[id(v)].grad
+        assert ref_grad is not None, f"param {i} is used by the reference"
+        assert g.shape == v.shape, f"param {i}: gradient has the parameter's shape"
+        errs[f"param {i} grad {tuple(v.shape)}"] = rel_err(g - g0, ref_grad)
+    return errs
+
+
+def _dense(init):
+    def build():
+        d = randomise_biases(mm.Dense(5, 4, init=init, generator=gen(0), dtype=F64))
+        return d, randn(7, 5, seed=1), None, lambda x, leaf: x @ leaf(d.weight).T + leaf(d.bias)
+    return build
+
+
+def _act(cls, ref_fn, scale=2.0):
+    def build():
+        return cls(), randn(6, 5, seed=2, scale=scale), None, lambda x, leaf: ref_fn(x)
+    return build
+
+
+def _dropout_train():
+    m = mm.Dropout(0.4, generator=gen(3))
+    assert m.training, "modules start in training mode"
+    return m, randn(20, 6, seed=4), None, lambda x, leaf: x * m.mask
+
+
+def _dropout_eval():
+    m = mm.Dropout(0.4, generator=gen(3)).eval()
+    return m, randn(20, 6, seed=4), None, lambda x, leaf: x * 1.0
+
+
+def _deep_sequential():
+    model = randomise_biases(mlp([3, 8, 8, 8, 2], [mm.ReLU, mm.Tanh, mm.Sigmoid, None], seed=5))
+    d = [m for m in model if isinstance(m, mm.Dense)]
+
+    def ref(x, leaf):
+        h = torch.relu(x @ leaf(d[0].weight).T + leaf(d[0].bias))
+        h = torch.tanh(h @ leaf(d[1].weight).T + leaf(d[1].bias))
+        h = torch.sigmoid(h @ leaf(d[2].weight).T + leaf(d[2].bias))
+        return h @ leaf(d[3].weight).T + leaf(d[3].bias)
+
+    return model, randn(9, 3, seed=6), None, ref
+
+
+def _sequential_softmax_identity():
+    g = gen(8)
+    d1 = mm.Dense(4, 6, init="xavier", generator=g, dtype=F64)
+    d2 = mm.Dense(6, 3, generator=g, dtype=F64)
+    model = randomise_biases(mm.Sequential(d1, mm.Identity(), mm.Dropout(0.5).eval(), d2, mm.Softmax()))
+
+    def ref(x, leaf):
+        return torch.softmax((x @ leaf(d1.weight).T + leaf(d1.bias)) @ leaf(d2.weight).T + leaf(d2.bias), dim=1)
+
+    return model, randn(5, 4, seed=9), None, ref
+
+
+def _mse(reduction, target_shape=None):
+    def build():
+        pred = randn(6, 3, seed=10) if target_shape is None else randn(6, 1, seed=10)
+        target = randn(*(target_shape or (6, 3)), seed=11)
+        t = target.reshape(pred.shape)
+        red = torch.mean if reduction == "mean" else torch.sum
+        return mm.MSELoss(reduction=reduction), pred, target, lambda x, leaf: red((x - t) ** 2)
+    return build
+
+
+def _cross_entropy():
+    logits = randn(7, 4, seed=12, scale=3.0)
+    target = torch.tensor([0, 3, 1, 2, 3, 0, 1])
+    ref = lambda x, leaf: -(x - torch.logsumexp(x, dim=1, keepdim=True))[torch.arange(7), target].mean()
+    return mm.CrossEntropyLoss(), logits, target, ref
+
+
+ORACLE_CASES = {
+    "dense_he": _dense("he"),
+    "dense_xavier": _dense("xavier"),
+    "relu": _act(mm.ReLU, torch.relu),
+    "tanh": _act(mm.Tanh, torch.tanh),
+    "sigmoid": _act(mm.Sigmoid, torch.sigmoid),
+    "identity": _act(mm.Identity, lambda x: x * 1.0),
+    "softmax": _act(mm.Softmax, lambda x: torch.softmax(x, dim=1), scale=3.0),
+    "dropout_train": _dropout_train,
+    "dropout_eval": _dropout_eval,
+    "sequential_3_8_8_8_2": _deep_sequential,
+    "sequential_softmax_identity_dropout_eval": _sequential_softmax_identity,
+    "mse_mean": _mse("mean"),
+    "mse_sum": _mse("sum"),
+    "mse_mean_target_N_vs_pred_N1": _mse("mean", target_shape=(6,)),
+    "mse_sum_target_N_vs_pred_N1": _mse("sum", target_shape=(6,)),
+    "cross_entropy": _cross_entropy,
+}
+
+
+@pytest.mark.parametrize("case", list(ORACLE_CASES))
+def test_matches_autograd(case):
+    module, x, target, ref = ORACLE_CASES[case]()
+    errs = check_against_autograd(module, x, ref, target)
+    worst = max(errs, key=errs.get)
+    print(f"\n[oracle] {case}: " + ", ".join(f"{k}={v:.1e}" for k, v in errs.items()))
+    for quantity, err in errs.items():
+        assert err <= TOL, f"{case}: {quantity} matches autograd (rel err {err:.3e}, worst: {worst})"
+
+
+def test_softmax_backward_is_full_jacobian():
+    """With a non-uniform upstream gradient the diagonal-only shortcut differs from J^T g."""
+    x = randn(4, 5, seed=13, scale=2.0)
+    g = randn(4, 5, seed=14)
+    s = mm.Softmax()
+    p = s(x)
+    grad = s.backward(g)
+    diagonal_only = g * p * (1 - p)
+    full = p * (g - (g * p).sum(1, keepdim=True))
+    assert rel_err(grad, full) <= TOL, "softmax backward is p * (g - <g, p>)"
+    assert rel_err(grad, diagonal_only) > 1e-3, "softmax backward is not the diagonal only"
+    s(x)
+    assert s.backward(torch.ones(4, 5, dtype=F64)).abs().max() < 1e-12, "uniform upstream grad gives zero"
+
+
+def test_sequential_backward_without_input_grad():
+    x, up = randn(9, 3, seed=15), randn(9, 2, seed=16)
+    model = randomise_biases(mlp([3, 8, 8, 2], [mm.ReLU, mm.Tanh, None]))
+    model(x)
+    grad_x = model.backward(up.clone())
+    assert grad_x is not None and grad_x.shape == x.shape, "default backward returns dl/dx"
+    with_input = [g.clone() for _, g in model.param()]
+    model.zero_grad()
+    model(x)
+    assert model.backward(up.clone(), input_grad=False) is None, "input_grad=False returns None"
+    for i, ((_, g), g_ref) in enumerate(zip(model.param(), with_input)):
+        assert rel_err(g, g_ref) <= 1e-14, f"param {i}: same gradient with input_grad=False"
+    d = model[0]
+    d.zero_grad()
+    d(x)
+    assert d.backward(randn(9, 8, seed=17), input_grad=False) is None, "Dense.backward(input_grad=False) returns None"
+
+
+def test_largest_gradient_error_vs_autograd():
+    """Reports (with -s) the largest relative gradient error seen over all oracle cases."""
+    worst = {}
+    for case, build in ORACLE_CASES.items():
+        module, x, target, ref = build()
+        errs = check_against_autograd(module, x, ref, target)
+        worst[case] = max(v for k, v in errs.items() if k != "output")
+    case = max(worst, key=worst.get)
+    print(f"\n[oracle] largest gradient relative error vs autograd: {worst[case]:.3e} ({case})")
+    assert worst[case] <= TOL, "every gradient matches autograd"
+
+
+# ---------------------------------------------------------------------------
+# 3. Optimizers against torch.optim
+# ---------------------------------------------------------------------------
+
+
+def _grad_field(p):
+    """A deterministic, non-linear 'gradient' of the current parameter values (same on both sides)."""
+    return torch.sin(3.0 * p) + 0.5 * p - 0.1
+
+
+OPTIM_CASES = {
+    "sgd": (mm.SGD, torch.optim.SGD, dict(lr=0.1)),
+    "sgd_momentum": (mm.SGD, torch.optim.SGD, dict(lr=0.1, momentum=0.9)),
+    "sgd_weight_decay": (mm.SGD, torch.optim.SGD, dict(lr=0.1, weight_decay=0.01)),
+    "sgd_momentum_weight_decay": (mm.SGD, torch.optim.SGD, dict(lr=0.05, momentum=0.8, weight_decay=0.1)),
+    "adam": (mm.Adam, torch.optim.Adam, dict()),
+    "adam_lr_betas": (mm.Adam, torch.optim.Adam, dict(lr=0.05, betas=(0.8, 0.99), eps=1e-6)),
+    "adam_weight_decay": (mm.Adam, torch.optim.Adam, dict(lr=0.01, weight_decay=0.1)),
+}
+
+
+@pytest.mark.parametrize("change_lr", [False, True], ids=["fixed_lr", "lr_changed"])
+@pytest.mark.parametrize("case", list(OPTIM_CASES))
+def test_optimizer_matches_torch_optim(case, change_lr):
+    ours_cls, torch_cls, kwargs = OPTIM_CASES[case]
+    model = randomise_biases(mlp([3, 4, 2], [mm.Tanh, None]))
+    leaves = [v.detach().clone().requires_grad_(True) for v, _ in model.param()]
+    initial = [v.clone() for v, _ in model.param()]
+    opt = ours_cls(model.param(), **kwargs)
+    ref = torch_cls(leaves, **kwargs)
+    for step in range(7):
+        if change_lr and step == 3:
+            opt.lr = opt.lr * 0.3
+            ref.param_groups[0]["lr"] = opt.lr
+        opt.zero_grad()
+        for v, g in model.param():
+            g.add_(_grad_field(v))  # into the module's own gradient tensors
+        for leaf in leaves:
+            leaf.grad = _grad_field(leaf.detach())
+        opt.step()
+        ref.step()
+        for i, ((v, _), leaf) in enumerate(zip(model.param(), leaves)):
+            err = rel_err(v, leaf)
+            assert err <= TOL, f"{case} step {step + 1}: param {i} matches torch.optim (rel err {err:.3e})"
+    moved = max((v - v0).abs().max().item() for (v, _), v0 in zip(model.param(), initial))
+    assert moved > 1e-3, "the parameters actually moved"
+
+
+@pytest.mark.parametrize("case", ["sgd_momentum_weight_decay", "adam_weight_decay"])
+def test_optimizer_training_loop_matches_torch(case):
+    """Gradients from the same MSE loss: minimlp backward + optimizer vs autograd + torch.optim."""
+    ours_cls, torch_cls, kwargs = OPTIM_CASES[case]
+    model = randomise_biases(mlp([3, 6, 2], [mm.Sigmoid, None]))
+    d = [m for m in model if isinstance(m, mm.Dense)]
+    leaves = {id(v): v.detach().clone().requires_grad_(True) for v, _ in model.param()}
+    L = lambda t: leaves[id(t)]
+    x, y = randn(10, 3, seed=20), randn(10, 2, seed=21)
+    loss = mm.MSELoss()
+    opt = ours_cls(model.param(), **kwargs)
+    ref = torch_cls(list(leaves.values()), **kwargs)
+    for step in range(6):
+        opt.zero_grad()
+        ref.zero_grad()
+        value = loss(model(x), y)
+        model.backward(loss.backward())
+        opt.step()
+        with torch.enable_grad():
+            out = torch.sigmoid(x @ L(d[0].weight).T + L(d[0].bias)) @ L(d[1].weight).T + L(d[1].bias)
+            ref_value = ((out - y) ** 2).mean()
+            ref_value.backward()
+        ref.step()
+        assert rel_err(value, ref_value) <= TOL, f"step {step + 1}: same loss as torch"
+        for (v, _) in model.param():
+            assert rel_err(v, L(v)) <= TOL, f"step {step + 1}: weights match torch.optim"
+
+
+# ---------------------------------------------------------------------------
+# 4. Module mechanics
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["dense", "sequential"])
+def test_gradients_accumulate(kind):
+    model = randomise_biases(mm.Dense(3, 4, generator=gen(0), dtype=F64) if kind == "dense"
+                             else mlp([3, 4, 4], [mm.Tanh, None]))
+    x1, x2 = randn(5, 3, seed=1), randn(6, 3, seed=2)
+    g1, g2 = randn(5, 4, seed=3), randn(6, 4, seed=4)
+    singles = []
+    for x, g in ((x1, g1), (x2, g2)):
+        model.zero_grad()
+        model(x)
+        model.backward(g)
+        singles.append([gr.clone() for _, gr in model.param()])
+    model.zero_grad()
+    model(x1)
+    model.backward(g1)
+    model(x2)
+    model.backward(g2)
+    for i, (_, gr) in enumerate(model.param()):
+        assert rel_err(gr, singles[0][i] + singles[1][i]) <= 1e-14, f"param {i}: two backwards add up"
+
+
+def test_fresh_gradients_are_zero_and_zero_grad_is_in_place():
+    model = mlp([3, 4, 2], [mm.ReLU, None])
+    assert all(torch.equal(g, torch.zeros_like(v)) for v, g in model.param()), "gradients start at zero"
+    grads = [g for _, g in model.param()]
+    model(randn(5, 3))
+    model.backward(randn(5, 2, seed=1))
+    assert all(g.abs().sum() > 0 for g in grads), "backward wrote into the tensors param() returned"
+    model.zero_grad()
+    assert all(torch.equal(g, torch.zeros_like(g)) for g in grads), "module.zero_grad zeroes in place"
+    assert all(a is b for a, (_, b) in zip(grads, model.param())), "zero_grad keeps the same gradient tensors"
+    for opt in (mm.SGD(model.param(), lr=0.1), mm.Adam(model.param())):
+        model(randn(5, 3))
+        model.backward(randn(5, 2, seed=1))
+        opt.zero_grad()
+        assert all(torch.equal(g, torch.zeros_like(g)) for g in grads), f"{type(opt).__name__}.zero_grad zeroes"
+
+
+def test_param_returns_the_very_tensors_the_module_holds():
+    d = mm.Dense(3, 2, generator=gen(0), dtype=F64)
+    pairs = d.param()
+    assert len(pairs) == 2, "Dense has weight and bias"
+    assert pairs[0][0] is d.weight and pairs[0][1] is d.grad_weight, "param()[0] is (weight, grad_weight)"
+    assert pairs[1][0] is d.bias and pairs[1][1] is d.grad_bias, "param()[1] is (bias, grad_bias)"
+    assert d.weight.shape == (2, 3) and d.bias.shape == (2,), "weight (out, in), bias (out,)"
+    assert d.grad_weight.shape == (2, 3) and d.grad_bias.shape == (2,), "gradients shaped like parameters"
+    x = randn(4, 3)
+    for v, _ in pairs:
+        v.add_(1.0)  # in place through param()
+    assert torch.equal(d(x), x @ d.weight.T + d.bias), "module sees the in-place update"
+    assert rel_err(d(x), x @ (pairs[0][0]).T + pairs[1][0]) == 0, "forward uses the param() tensors"
+    for cls in (mm.ReLU, mm.Tanh, mm.Sigmoid, mm.Identity, mm.Softmax, mm.Dropout):
+        assert cls().param() == [], f"{cls.__name__} has no parameters"
+    model = mlp([3, 4, 2], [mm.ReLU, None])
+    expected = [p for m in model for p in m.param()]
+    assert len(model.param()) == 4, "Sequential concatenates its children's params"
+    assert all(a is c and b is e for (a, b), (c, e) in zip(model.param(), expected)), "same tensors, in order"
+
+
+def test_optimizer_updates_are_seen_by_the_module():
+    model = mlp([2, 3, 1], [mm.ReLU, None])
+    w = model[0].weight
+    before = w.clone()
+    opt = mm.SGD(model.param(), lr=0.1)
+    model(randn(4, 2))
+    model.backward(torch.ones(4, 1, dtype=F64))
+    opt.step()
+    assert model[0].weight is w and not torch.equal(w, before), "SGD updated the layer's own weight in place"
+
+
+def test_state_dict_round_trip():
+    model = randomise_biases(mlp([3, 4, 4, 2], [mm.ReLU, mm.Tanh, None], seed=0))
+    sd = model.state_dict()
+    assert list(sd) == ["0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"], "PyTorch-like keys"
+    assert list(model[0].state_dict()) == ["weight", "bias"], "Dense keys"
+    assert all(torch.equal(sd[f"{i}.weight"], model[i].weight) for i in (0, 2, 4)), "values copied"
+    assert all(sd[f"{i}.weight"].data_ptr() != model[i].weight.data_ptr() for i in (0, 2, 4)), "not aliased"
+    saved = {k: v.clone() for k, v in sd.items()}
+    model[0].weight.add_(1.0)
+    assert torch.equal(sd["0.weight"], saved["0.weight"]), "changing the model leaves the state dict alone"
+    model[0].weight.copy_(saved["0.weight"])  # (w + 1) - 1 is not bitwise w
+    sd["0.bias"].add_(5.0)
+    assert torch.equal(model[0].bias, saved["0.bias"]), "changing the state dict leaves the model alone"
+    sd["0.bias"].copy_(saved["0.bias"])
+
+    fresh = mlp([3, 4, 4, 2], [mm.ReLU, mm.Tanh, None], seed=99)
+    x = randn(6, 3, seed=1)
+    assert not torch.equal(fresh(x), model(x)), "a different seed gives a different model"
+    tensors_before = [v for v, _ in fresh.param()]
+    opt = mm.SGD(fresh.param(), lr=0.1)  # built before loading: must see the loaded values
+    fresh.load_state_dict(sd)
+    assert torch.equal(fresh(x), model(x)), "loaded model gives identical outputs"
+    assert all(a is b for a, (b, _) in zip(tensors_before, fresh.param())), "load copies in place"
+    fresh(x)
+    fresh.backward(torch.ones(6, 2, dtype=F64))
+    opt.step()  # the optimizer built before loading updates the loaded values
+    model(x)
+    model.backward(torch.ones(6, 2, dtype=F64))
+    mm.SGD(model.param(), lr=0.1).step()
+    assert torch.equal(fresh(x), model(x)), "an optimizer built before load_state_dict sees the loaded values"
+    sd["0.weight"].add_(1.0)
+    assert torch.equal(fresh(x), model(x)), "loaded values are copies, not aliases"
+
+
+def test_to_float64_casts_params_and_grads():
+    d = mm.Dense(3, 2, generator=gen(0))
+    assert d.weight.dtype == torch.float32 and d.grad_weight.dtype == torch.float32, "default dtype float32"
+    w32 = d.weight.clone()
+    assert d.to(torch.float64) is d, "to() returns self"
+    for v, g in d.param():
+        assert v.dtype == F64 and g.dtype == F64, "to(float64) casts params and grads"
+    assert d.weight.dtype == F64 and d.grad_bias.dtype == F64, "attributes rebound to the cast tensors"
+    assert torch.equal(d.weight, w32.to(F64)), "values kept"
+    x = randn(4, 3)
+    assert d(x).dtype == F64, "float64 forward after to()"
+    d.backward(randn(4, 2, seed=1))
+    assert d.grad_weight.abs().sum() > 0, "backward fills the cast gradient tensors"
+    model = mlp([3, 4, 2], [mm.ReLU, None], dtype=torch.float32)
+    assert model.to(dtype=F64) is model, "Sequential.to returns self"
+    assert all(v.dtype == F64 and g.dtype == F64 for v, g in model.param()), "Sequential.to casts every child"
+
+
+def test_reproducible_init_with_seeded_generator():
+    a = mm.Dense(20, 10, generator=gen(42))
+    b = mm.Dense(20, 10, generator=gen(42))
+    c = mm.Dense(20, 10, generator=gen(43))
+    assert torch.equal(a.weight, b.weight), "same seed, same weights"
+    assert not torch.equal(a.weight, c.weight), "different seed, different weights"
+    torch.manual_seed(0)
+    d1 = mm.Dense(20, 10)
+    torch.manual_seed(0)
+    d2 = mm.Dense(20, 10)
+    assert torch.equal(d1.weight, d2.weight), "without a generator, torch.manual_seed makes it reproducible"
+
+
+@pytest.mark.parametrize("init,expected_std", [("he", math.sqrt(2 / 800)), ("xavier", math.sqrt(2 / (800 + 600)))])
+def test_init_statistics(init, expected_std):
+    d = mm.Dense(800, 600, init=init, generator=gen(0), dtype=F64)  # 480 000 samples
+    w = d.weight
+    assert abs(w.std().item() / expected_std - 1) < 0.01, f"{init} std is {expected_std:.4g}"
+    assert abs(w.mean().item()) < 0.01 * expected_std, f"{init} weights have zero mean"
+    # normal, not uniform: fraction within one std ~ 0.6827 (uniform would give ~0.577)
+    inside = (w.abs() < expected_std).double().mean().item()
+    assert abs(inside - 0.6827) < 0.005, f"{init} weights are normally distributed"
+    assert torch.equal(d.bias, torch.zeros(600, dtype=F64)), "bias starts at zero"
+
+
+def test_train_eval_return_self_and_propagate():
+    model = mm.Sequential(mm.Dense(2, 3), mm.ReLU(), mm.Dropout(0.5), mm.Dense(3, 1))
+    assert model.training and all(m.training for m in model), "training mode by default"
+    assert model.eval() is model, "eval() returns self"
+    assert not model.training and not any(m.training for m in model), "eval() propagates to children"
+    assert model.train() is model, "train() returns self"
+    assert model.training and all(m.training for m in model), "train() propagates to children"
+    d = mm.Dropout(0.3)
+    assert d.eval() is d and d.training is False, "leaf eval() returns self"
+    assert d.train() is d and d.training is True, "leaf train() returns self"
+
+
+def test_sequential_container_protocol():
+    layers = [mm.Dense(2, 3), mm.ReLU(), mm.Dense(3, 1), mm.Sigmoid()]
+    model = mm.Sequential(*layers)
+    assert len(model) == 4, "len(model)"
+    assert all(model[i] is layers[i] for i in range(4)), "model[i]"
+    assert model[-1] is layers[-1], "negative index"
+    assert list(model) == layers and all(a is b for a, b in zip(model, layers)), "iteration in order"
+    head = model[:2]
+    assert isinstance(head, mm.Sequential) and len(head) == 2 and head[0] is layers[0], "slice is a Sequential"
+    x = torch.rand(5, 2)
+    assert torch.equal(model[2:](head(x)), model(x)), "slices compose to the whole"
+    assert "Dense(in_features=2, out_features=3)" in repr(model), "repr shows the layers"
+
+
+def test_loss_forward_returns_0_dim_and_backward_shape():
+    p, t = randn(5, 3), randn(5, 3, seed=1)
+    for loss in (mm.MSELoss(), mm.MSELoss(reduction="sum")):
+        v = loss(p, t)
+        assert v.dim() == 0, "loss is a 0-dim tensor"
+        assert loss.backward().shape == p.shape, "loss gradient has the prediction's shape"
+    ce = mm.CrossEntropyLoss()
+    assert ce(p, torch.tensor([0, 1, 2, 0, 1])).dim() == 0, "CE is a 0-dim tensor"
+    assert ce.backward().shape == p.shape, "CE gradient has the logits' shape"
+    loss = mm.MSELoss()
+    loss(p, t)
+    loss(2 * p, t)
+    assert rel_err(loss.backward(), 2 * (2 * p - t) / p.numel()) <= 1e-14, "backward is for the last forward"
+
+
+def test_dropout_mask():
+    p = 0.3
+    d = mm.Dropout(p, generator=gen(0))
+    x = torch.ones(400, 500, dtype=F64)
+    y = d(x)
+    values = set(d.mask.unique().tolist())
+    assert values <= {0.0, 1 / (1 - p)} and len(values) == 2, "mask entries are 0 or 1/(1-p)"
+    assert abs((d.mask == 0).double().mean().item() - p) < 0.01, "drops a fraction p"
+    assert abs(y.mean().item() - 1) < 0.01, "inverted dropout keeps the mean"
+    d2 = mm.Dropout(p, generator=gen(0))
+    d2(x)
+    assert torch.equal(d.mask, d2.mask), "same generator seed, same mask"
+    d(x)
+    assert not torch.equal(d.mask, d2.mask), "a new mask each forward"
+    assert torch.equal(mm.Dropout(0.0, generator=gen(1))(x), x), "p = 0 is the identity"
+    assert torch.equal(mm.Dropout(0.9).eval()(x), x), "eval mode is the identity"
+    assert "Dropout(p=0.3)" == repr(d), "repr"
+
+
+# ---------------------------------------------------------------------------
+# 5. gradcheck
+# ---------------------------------------------------------------------------
+
+
+class ForgetfulTanh(mm.Tanh):
+    """Deliberately wrong: backward forgets the derivative 1 - tanh^2."""
+
+    def backward(self, grad_output):
+        return grad_output
+
+
+@pytest.mark.parametrize("name,build", [
+    ("dense", lambda: mm.Dense(4, 3, generator=gen(0))),
+    ("dense_xavier_f64", lambda: mm.Dense(4, 3, init="xavier", generator=gen(0), dtype=F64)),
+    ("tanh", mm.Tanh),
+    ("sigmoid", mm.Sigmoid),
+    ("relu", mm.ReLU),
+    ("softmax", mm.Softmax),
+    ("identity", mm.Identity),
+    ("dropout_eval", lambda: mm.Dropout(0.5).eval()),
+    ("sequential", lambda: mlp([4, 5, 5, 3], [mm.Tanh, mm.Sigmoid, mm.Softmax], dtype=torch.float32)),
+])
+def test_gradcheck_small_on_correct_modules(name, build):
+    x = torch.randn(6, 4, generator=gen(1)) + 0.05  # float32 on purpose; away from ReLU's kink is likely
+    err = mm.gradcheck(build(), x)
+    assert isinstance(err, float), "gradcheck returns a Python float"
+    assert err < 1e-6, f"{name}: gradcheck error {err:.2e} is small"
+
+
+def test_gradcheck_large_on_broken_module():
+    err = mm.gradcheck(ForgetfulTanh(), randn(5, 4, scale=2.0))
+    assert err > 1e-2, f"gradcheck catches a backward that forgets the derivative ({err:.2e})"
+    model = mm.Sequential(mm.Dense(4, 3, generator=gen(0), dtype=F64), ForgetfulTanh())
+    assert mm.gradcheck(model, randn(5, 4, scale=2.0)) > 1e-2, "and inside a Sequential"
+
+
+def test_gradcheck_leaves_module_and_input_unchanged():
+    model = mlp([4, 5, 2], [mm.Tanh, None], dtype=torch.float32)
+    model(torch.randn(3, 4))
+    model.backward(torch.ones(3, 2))  # non-zero grads that must survive
+    before = clone_params(model)
+    tensors = [(v, g) for v, g in model.param()]
+    x = torch.randn(6, 4, generator=gen(2))
+    x0 = x.clone()
+    mm.gradcheck(model, x)
+    assert x.dtype == torch.float32 and torch.equal(x, x0), "x unchanged (float32, same values)"
+    for (v, g), (v0, g0), (tv, tg) in zip(model.param(), before, tensors):
+        assert v is tv and g is tg, "same tensors"
+        assert v.dtype == torch.float32 and g.dtype == torch.float32, "module stays float32"
+        assert torch.equal(v, v0) and torch.equal(g, g0), "values and gradients unchanged"
+
+
+# ---------------------------------------------------------------------------
+# 6. Bad input: each raises the right exception with a message saying what and what was expected
+# ---------------------------------------------------------------------------
+
+
+def _backward_before_forward(module):
+    return lambda: module.backward(torch.ones(2, 2))
+
+
+def _nan_fit(kind):
+    def run():
+        g = gen(0)
+        x = torch.rand((32, 2), generator=g)
+        y = torch.rand((32, 1), generator=g)
+        model = mm.Sequential(mm.Dense(2, 8, generator=g), mm.ReLU(), mm.Dense(8, 1, generator=g))
+        if kind == "inf_data":
+            x = x.clone()
+            x[5, 0] = float("inf")
+            lr = 0.01
+        else:
+            lr = 1e6
+        mm.fit(model, mm.MSELoss(), mm.SGD(model.param(), lr=lr), x, y, epochs=3, batch_size=8, generator=g)
+    return run
+
+
+def _sd_dense():
+    return mm.Dense(3, 2, generator=gen(0))
+
+
+def all_of(*patterns):
+    """A regex that matches when every pattern occurs somewhere in the message (any order)."""
+    return "(?is)" + "".join(f"(?=.*(?:{p}))" for p in patterns)
+
+
+BAD_INPUT = [
+    ("Dense wrong input width", lambda: mm.Dense(3, 2)(torch.ones(4, 7)), ValueError, all_of(r"\b3\b", r"4, 7")),
+    ("Dense 1-feature input into 3", lambda: mm.Dense(3, 2)(torch.ones(5, 1)), ValueError, all_of(r"\b3\b", r"5, 1")),
+    ("Dense integer input", lambda: mm.Dense(3, 2)(torch.ones(4, 3, dtype=torch.long)), TypeError,
+     all_of(r"int64|long|integer", r"float")),
+    ("Dense float64 input into float32 layer", lambda: mm.Dense(3, 2)(torch.ones(4, 3, dtype=F64)), TypeError,
+     all_of(r"float64", r"float32")),
+    ("Dense non-tensor input", lambda: mm.Dense(3, 2)([[1.0, 2.0, 3.0]]), TypeError, all_of(r"tensor", r"list")),
+    ("MSELoss shape mismatch", lambda: mm.MSELoss()(torch.ones(4, 2), torch.ones(4, 3)), ValueError,
+     all_of(r"4, 2", r"4, 3")),
+    ("MSELoss (N,) target vs (N, 2)", lambda: mm.MSELoss()(torch.ones(4, 2), torch.ones(4)), ValueError,
+     all_of(r"4, 2", r"\(4,\)|\[4\]")),
+    ("MSELoss non-tensor target", lambda: mm.MSELoss()(torch.ones(4, 1), [1, 2, 3, 4]), TypeError,
+     all_of(r"tensor", r"list")),
+    ("MSELoss unknown reduction", lambda: mm.MSELoss(reduction="avg"), ValueError, all_of(r"avg", r"mean", r"sum")),
+    ("CrossEntropyLoss class out of range", lambda: mm.CrossEntropyLoss()(torch.zeros(3, 4), torch.tensor([0, 4, 1])),
+     ValueError, all_of(r"class", r"\b4\b")),
+    ("CrossEntropyLoss negative class", lambda: mm.CrossEntropyLoss()(torch.zeros(3, 4), torch.tensor([0, -1, 1])),
+     ValueError, all_of(r"class", r"-1|\b0\b")),
+    ("CrossEntropyLoss float targets", lambda: mm.CrossEntropyLoss()(torch.zeros(3, 4), torch.tensor([0.0, 1.0, 2.0])),
+     TypeError, all_of(r"float", r"int|long")),
+    ("Dense backward before forward", _backward_before_forward(mm.Dense(2, 2)), RuntimeError, r"(?i)forward"),
+    ("ReLU backward before forward", _backward_before_forward(mm.ReLU()), RuntimeError, r"(?i)forward"),
+    ("Tanh backward before forward", _backward_before_forward(mm.Tanh()), RuntimeError, r"(?i)forward"),
+    ("Softmax backward before forward", _backward_before_forward(mm.Softmax()), RuntimeError, r"(?i)forward"),
+    ("MSELoss backward before forward", lambda: mm.MSELoss().backward(), RuntimeError, r"(?i)forward"),
+    ("CrossEntropyLoss backward before forward", lambda: mm.CrossEntropyLoss().backward(), RuntimeError,
+     r"(?i)forward"),
+    ("unknown init", lambda: mm.Dense(2, 2, init="uniform"), ValueError, all_of(r"uniform", r"\bhe\b", r"xavier")),
+    ("Dropout p = -0.1", lambda: mm.Dropout(-0.1), ValueError, all_of(r"-0\.1", r"\bp\b")),
+    ("Dropout p = 1.0", lambda: mm.Dropout(1.0), ValueError, all_of(r"\b1(\.0)?\b", r"\bp\b")),
+    ("Dropout p = 1.5", lambda: mm.Dropout(1.5), ValueError, all_of(r"1\.5", r"\bp\b")),
+    ("SGD lr = 0", lambda: mm.SGD(_sd_dense().param(), lr=0.0), ValueError,
+     all_of(r"\blr\b|learning rate", r"\b0(\.0)?\b")),
+    ("SGD lr < 0", lambda: mm.SGD(_sd_dense().param(), lr=-0.1), ValueError,
+     all_of(r"\blr\b|learning rate", r"-0\.1")),
+    ("Adam lr = 0", lambda: mm.Adam(_sd_dense().param(), lr=0.0), ValueError,
+     all_of(r"\blr\b|learning rate", r"\b0(\.0)?\b")),
+    ("Adam lr < 0", lambda: mm.Adam(_sd_dense().param(), lr=-1e-3), ValueError,
+     all_of(r"\blr\b|learning rate", r"-0\.001|-1e-0?3")),
+    ("load_state_dict missing key", lambda: _sd_dense().load_state_dict({"weight": torch.zeros(2, 3)}), ValueError,
+     all_of(r"missing", r"bias")),
+    ("load_state_dict unexpected key",
+     lambda: _sd_dense().load_state_dict({"weight": torch.zeros(2, 3), "bias": torch.zeros(2), "extra": torch.zeros(1)}),
+     ValueError, all_of(r"unexpected", r"extra")),
+    ("load_state_dict wrong shape",
+     lambda: _sd_dense().load_state_dict({"weight": torch.zeros(3, 3), "bias": torch.zeros(2)}), ValueError,
+     all_of(r"weight", r"3, 3", r"2, 3")),
+    ("Sequential load_state_dict wrong shape",
+     lambda: mlp([3, 4, 2], [mm.ReLU, None]).load_state_dict(
+         {"0.weight": torch.zeros(4, 3, dtype=F64), "0.bias": torch.zeros(5, dtype=F64),
+          "2.weight": torch.zeros(2, 4, dtype=F64), "2.bias": torch.zeros(2, dtype=F64)}),
+     ValueError, all_of(r"0\.bias", r"\(5,\)|\[5\]", r"\(4,\)|\[4\]")),
+    ("fit loss becomes NaN (lr = 1e6)", _nan_fit("lr"), FloatingPointError,
+     all_of(r"epoch \d+", r"(smaller|lower|reduce|decrease)[\s\S]*(learning rate|\blr\b)")),
+    ("fit loss becomes inf (inf in data)", _nan_fit("inf_data"), FloatingPointError,
+     all_of(r"epoch 1 of 3", r"(smaller|lower|reduce|decrease)[\s\S]*(learning rate|\blr\b)")),
+]
+
+
+@pytest.mark.parametrize("what,call,exc,pattern", BAD_INPUT, ids=[row[0] for row in BAD_INPUT])
+def test_bad_input(what, call, exc, pattern):
+    with pytest.raises(exc) as info:
+        call()
+    message = str(info.value)
+    assert re.search(pattern, message), f"{what}: message {message!r} says what was wrong and what was expected"
+
+
+# ---------------------------------------------------------------------------
+# 7. Nothing mutates the caller's data
+# ---------------------------------------------------------------------------
+
+
+def _module_cases_for_mutation():
+    yield "dense", mm.Dense(3, 4, generator=gen(0), dtype=F64), randn(5, 3), (5, 4)
+    for cls in (mm.ReLU, mm.Tanh, mm.Sigmoid, mm.Identity, mm.Softmax):
+        yield cls.__name__, cls(), randn(5, 4), (5, 4)
+    yield "dropout_train", mm.Dropout(0.5, generator=gen(1)), randn(5, 4), (5, 4)
+    yield "dropout_eval", mm.Dropout(0.5).eval(), randn(5, 4), (5, 4)
+    yield "sequential", mlp([3, 4, 2], [mm.ReLU, mm.Softmax]), randn(5, 3), (5, 2)
+
+
+@pytest.mark.parametrize("name,module,x,out_shape", list(_module_cases_for_mutation()),
+                         ids=[c[0] for c in _module_cases_for_mutation()])
+def test_modules_do_not_mutate_inputs_or_grad_outputs(name, module, x, out_shape):
+    g = randn(*out_shape, seed=3)
+    x0, g0 = x.clone(), g.clone()
+    y = module(x)
+    y0 = y.clone()
+    grad_x = module.backward(g)
+    assert torch.equal(x, x0), f"{name}: forward/backward leave the input alone"
+    assert torch.equal(g, g0), f"{name}: backward leaves grad_output alone"
+    assert torch.equal(y, y0), f"{name}: backward leaves the returned output alone"
+    assert grad_x.shape == x.shape, f"{name}: input gradient shaped like the input"
+
+
+@pytest.mark.parametrize("loss_name", ["mse_mean", "mse_sum", "mse_N_target", "mse_int_target", "cross_entropy"])
+def test_losses_do_not_mutate(loss_name):
+    p = randn(6, 3) if loss_name != "mse_N_target" else randn(6, 1)
+    if loss_name == "cross_entropy":
+        loss, t = mm.CrossEntropyLoss(), torch.tensor([0, 1, 2, 2, 1, 0])
+    elif loss_name == "mse_N_target":
+        loss, t = mm.MSELoss(), randn(6, seed=1)
+    elif loss_name == "mse_int_target":
+        loss, t = mm.MSELoss(), torch.randint(0, 2, (6, 3), generator=gen(1))
+    else:
+        loss, t = mm.MSELoss(reduction=loss_name[4:]), randn(6, 3, seed=1)
+    p0, t0 = p.clone(), t.clone()
+    value = loss(p, t)
+    grad = loss.backward()
+    assert torch.isfinite(value), "finite loss"
+    assert torch.equal(p, p0) and p.dtype == p0.dtype, f"{loss_name}: prediction untouched"
+    assert torch.equal(t, t0) and t.shape == t0.shape and t.dtype == t0.dtype, f"{loss_name}: target untouched"
+    assert grad.shape == p.shape, "gradient shaped like the prediction"
+    if loss_name == "mse_int_target":
+        assert rel_err(value, ((p - t.to(F64)) ** 2).mean()) <= 1e-14, "int target cast to the prediction's dtype"
+
+
+def test_mse_N_target_keeps_callers_shape():
+    t = randn(6, seed=1)
+    loss = mm.MSELoss()
+    loss(randn(6, 1), t)
+    loss.backward()
+    assert t.shape == (6,), "MSELoss with a (N,) target leaves the caller's target shape (N,)"
+
+
+def test_fit_accuracy_gradcheck_do_not_mutate():
+    g = gen(0)
+    x = torch.rand((20, 2), generator=g, dtype=F64)
+    y = (x.sum(1, keepdim=True) > 1).to(F64)
+    xv = torch.rand((8, 2), generator=g, dtype=F64)
+    yv = (xv.sum(1, keepdim=True) > 1).to(F64)
+    saved = [t.clone() for t in (x, y, xv, yv)]
+    model = mlp([2, 6, 1], [mm.ReLU, mm.Sigmoid])
+    mm.fit(model, mm.MSELoss(), mm.SGD(model.param(), lr=0.5), x, y, epochs=3, batch_size=6,
+           val=(xv, yv), shuffle=True, history=True, generator=gen(1))
+    pred = model(x)
+    pred0 = pred.clone()
+    mm.accuracy(pred, y)
+    mm.accuracy(pred[:, 0], y[:, 0])
+    mm.gradcheck(model.eval(), x)
+    for t, t0 in zip((x, y, xv, yv), saved):
+        assert torch.equal(t, t0), "fit/accuracy/gradcheck leave inputs, targets and val data alone"
+    assert torch.equal(pred, pred0), "accuracy leaves the prediction alone"
+    labels = torch.tensor([0, 2, 1, 1])
+    labels0 = labels.clone()
+    mm.accuracy(randn(4, 3), labels)
+    assert torch.equal(labels, labels0), "accuracy leaves index targets alone"
+
+
+# ---------------------------------------------------------------------------
+# 8. Numerical safety
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64], ids=["float32", "float64"])
+def test_sigmoid_of_huge_inputs(dtype):
+    s = mm.Sigmoid()
+    x = torch.tensor([[1000.0, -1000.0, 0.0, 50.0, -50.0]], dtype=dtype)
+    y = s(x)
+    grad = s.backward(torch.ones_like(x))
+    assert torch.isfinite(y).all() and torch.isfinite(grad).all(), "finite values and gradients"
+    assert y[0, 0].item() == 1.0, "sigmoid(1000) = 1"
+    assert 0.0 <= y[0, 1].item() < 1e-30, "sigmoid(-1000) = 0"
+    assert y[0, 2].item() == 0.5, "sigmoid(0) = 1/2"
+    assert 0 <= grad[0, 0].item() < 1e-20 and 0 <= grad[0, 1].item() < 1e-20, "saturated gradients vanish"
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64], ids=["float32", "float64"])
+def test_softmax_and_cross_entropy_of_huge_logits(dtype):
+    logits = torch.tensor([[1000.0, -1000.0, 0.0], [-1000.0, -1000.0, 1000.0], [1000.0, 1000.0, -1000.0]],
+                          dtype=dtype)
+    s = mm.Softmax()
+    p = s(logits)
+    grad = s.backward(torch.tensor([[1.0, 2.0, 3.0]] * 3, dtype=dtype))
+    assert torch.isfinite(p).all() and torch.isfinite(grad).all(), "softmax finite for logits of +-1000"
+    assert rel_err(p, torch.tensor([[1, 0, 0], [0, 0, 1], [0.5, 0.5, 0]], dtype=dtype)) < 1e-6, "softmax limits"
+    assert rel_err(p.sum(1), torch.ones(3, dtype=dtype)) < 1e-6, "rows sum to one"
+    ce = mm.CrossEntropyLoss()
+    right = ce(logits, torch.tensor([0, 2, 0]))
+    g = ce.backward()
+    assert torch.isfinite(right) and torch.isfinite(g).all(), "CE finite for logits of +-1000"
+    assert abs(right.item() - math.log(2) / 3) < 1e-5, "CE of confidently-right logits ~ 0 (third row: ln 2)"
+    confident = ce(torch.tensor([[1000.0, -1000.0]], dtype=dtype), torch.tensor([0]))
+    assert 0.0 <= confident.item() < 1e-6, "CE of a confidently-right huge logit is 0"
+    wrong = ce(torch.tensor([[1000.0, -1000.0]], dtype=dtype), torch.tensor([1]))
+    assert abs(wrong.item() - 2000.0) < 1e-3, "CE of a confidently-wrong huge logit is the logit gap"
+    assert torch.isfinite(ce.backward()).all(), "finite gradient when confidently wrong"
+
+
+# ---------------------------------------------------------------------------
+# 9. fit, History, accuracy
+# ---------------------------------------------------------------------------
+
+
+def _disk_data(n, seed, dtype=F64):
+    g = gen(seed)
+    x = torch.rand((n, 2), generator=g, dtype=dtype)
+    y = ((x - 0.5).pow(2).sum(1, keepdim=True) < 1 / (2 * math.pi)).to(dtype)
+    return x, y
+
+
+def _disk_model(seed=0):
+    return mlp([2, 12, 12, 1], [mm.ReLU, mm.ReLU, mm.Sigmoid], seed=seed)
+
+
+def test_fit_returns_history_and_learns():
+    x, y = _disk_data(200, 0)
+    xv, yv = _disk_data(100, 1)
+    model = _disk_model()
+    loss = mm.MSELoss()
+    h = mm.fit(model, loss, mm.SGD(model.param(), lr=0.5, momentum=0.9), x, y, epochs=15, batch_size=20,
+               val=(xv, yv), generator=gen(2))
+    assert isinstance(h, mm.History), "fit returns a History"
+    assert len(h) == 15, "one entry per epoch"
+    for name in ("train_loss", "train_acc", "val_loss", "val_acc"):
+        values = getattr(h, name)
+        assert len(values) == 15, f"{name} filled"
+        assert all(isinstance(v, float) and math.isfinite(v) for v in values), f"{name} holds finite floats"
+    assert all(0.0 <= a <= 1.0 for a in h.train_acc + h.val_acc), "accuracies in [0, 1]"
+    assert h.train_loss[-1] < h.train_loss[0], "training loss decreases"
+    assert model.training, "fit leaves the model in train() mode"
+    model.eval()
+    assert rel_err(h.train_loss[-1], loss(model(x), y).item()) < 1e-9, "history holds the whole-set loss"
+    assert abs(h.train_acc[-1] - mm.accuracy(model(x), y)) < 1e-12, "history holds the whole-set accuracy"
+    assert rel_err(h.val_loss[-1], loss(model(xv), yv).item()) < 1e-9, "history holds the val loss"
+    assert abs(h.val_acc[-1] - mm.accuracy(model(xv), yv)) < 1e-12, "history holds the val accuracy"
+
+
+def test_fit_without_val_and_without_history():
+    x, y = _disk_data(40, 0)
+    model = _disk_model()
+    h = mm.fit(model, mm.MSELoss(), mm.SGD(model.param(), lr=0.1), x, y, epochs=3, batch_size=8, generator=gen(1))
+    assert len(h) == 3 and len(h.train_loss) == 3 and len(h.train_acc) == 3, "train lists filled"
+    assert h.val_loss == [] and h.val_acc == [], "val lists stay empty without val"
+    before = clone_params(model)
+    h = mm.fit(model, mm.MSELoss(), mm.SGD(model.param(), lr=0.1), x, y, epochs=3, batch_size=8,
+               history=False, val=(x, y), generator=gen(1))
+    assert isinstance(h, mm.History) and len(h) == 0, "history=False returns an empty History"
+    assert h.train_loss == [] and h.val_loss == [] and h.train_acc == [] and h.val_acc == [], "all lists empty"
+    assert any(not torch.equal(v, v0) for (v, _), (v0, _) in zip(model.param(), before)), "it still trained"
+
+
+def test_fit_callback_and_early_stop():
+    x, y = _disk_data(40, 0)
+    model = _disk_model()
+    calls = []
+
+    def callback(epoch, m, history):
+        calls.append((epoch, m, len(history), history.train_loss[epoch]))
+        return False if epoch == 2 else None
+
+    h = mm.fit(model, mm.MSELoss(), mm.SGD(model.param(), lr=0.1), x, y, epochs=10, batch_size=8,
+               callback=callback, generator=gen(1))
+    assert [c[0] for c in calls] == [0, 1, 2], "0-based epochs; returning False stops training"
+    assert all(c[1] is model for c in calls), "callback receives the model"
+    assert [c[2] for c in calls] == [1, 2, 3], "history already holds the current epoch"
+    assert len(h) == 3 and [c[3] for c in calls] == h.train_loss, "history.train_loss[epoch] is that epoch's"
+    seen = []
+    mm.fit(model, mm.MSELoss(), mm.SGD(model.param(), lr=0.1), x, y, epochs=4, batch_size=8,
+           callback=lambda e, m, hist: seen.append(e), generator=gen(1))
+    assert seen == [0, 1, 2, 3], "returning None does not stop"
+
+
+def test_fit_shuffle_is_reproducible_with_seeded_generator():
+    x, y = _disk_data(50, 0)
+
+    def run(shuffle_seed):
+        model = _disk_model(seed=3)
+        mm.fit(model, mm.MSELoss(), mm.SGD(model.param(), lr=0.3), x, y, epochs=3, batch_size=7,
+               shuffle=True, history=False, generator=gen(shuffle_seed))
+        return [v.clone() for v, _ in model.param()]
+
+    a, b, c = run(5), run(5), run(6)
+    assert all(torch.equal(p, q) for p, q in zip(a, b)), "same seeds, identical weights"
+    assert any(not torch.equal(p, q) for p, q in zip(a, c)), "a different shuffle seed gives different weights"
+
+
+class Recorder(mm.Identity):
+    """Identity that records every training-mode batch it sees."""
+
+    def __init__(self):
+        super().__init__()
+        self.batches = []
+
+    def forward(self, x):
+        if self.training:
+            self.batches.append(x.clone())
+        return super().forward(x)
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_fit_last_smaller_batch(shuffle):
+    x, y = _disk_data(10, 0)
+    rec = Recorder()
+    model = mm.Sequential(rec, *_disk_model())
+    mm.fit(model, mm.MSELoss(), mm.SGD(model.param(), lr=0.1), x, y, epochs=2, batch_size=4,
+           shuffle=shuffle, generator=gen(1))
+    sizes = [b.shape[0] for b in rec.batches]
+    assert sizes == [4, 4, 2, 4, 4, 2], f"10 samples, batch 4: batches of 4, 4, 2 per epoch (got {sizes})"
+    first_epoch = torch.cat(rec.batches[:3])
+    if shuffle:
+        order = first_epoch[:, 0].argsort()
+        assert torch.equal(first_epoch[order], x[x[:, 0].argsort()]), "every sample once per epoch"
+        assert not torch.equal(first_epoch, x) or not torch.equal(torch.cat(rec.batches[3:]), x), "shuffled"
+    else:
+        assert torch.equal(first_epoch, x), "shuffle=False keeps the order"
+
+
+def test_fit_cross_entropy_multiclass():
+    g = gen(0)
+    x = torch.randn((60, 2), generator=g, dtype=F64)
+    y = (x[:, 0] > 0).long() + (x[:, 1] > 0).long()  # 3 classes
+    model = mlp([2, 16, 3], [mm.Tanh, None])
+    h = mm.fit(model, mm.CrossEntropyLoss(), mm.Adam(model.param(), lr=0.05), x, y, epochs=20, batch_size=16,
+               generator=gen(1))
+    assert h.train_loss[-1] < h.train_loss[0], "CE training loss decreases"
+    assert h.train_acc[-1] > 0.8, "multiclass accuracy is learnt (argmax vs index targets)"
+
+
+def test_accuracy():
+    p1 = torch.tensor([[0.2], [0.7], [0.5], [0.4]])
+    t1 = torch.tensor([[0.0], [1.0], [1.0], [1.0]])
+    assert mm.accuracy(p1, t1) == 0.75, "one column: threshold 0.5 (0.5 counts as class 1)"
+    assert mm.accuracy(p1, t1[:, 0]) == 0.75, "one column with (N,) targets"
+    assert isinstance(mm.accuracy(p1, t1), float), "returns a Python float"
+    p3 = torch.tensor([[0.1, 0.8, 0.1], [0.9, 0.05, 0.05], [0.2, 0.3, 0.5], [0.3, 0.4, 0.3]])
+    idx = torch.tensor([1, 0, 0, 1])
+    assert mm.accuracy(p3, idx) == 0.75, "several columns: argmax vs index targets"
+    assert mm.accuracy(p3, torch.eye(3)[idx]) == 0.75, "several columns: argmax vs one-hot targets"
+    p2 = torch.tensor([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4]], dtype=F64)
+    assert mm.accuracy(p2, torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])) == pytest.approx(2 / 3), "2 outputs"
+    assert mm.accuracy(p1, torch.tensor([0, 1, 1, 1])) == 0.75, "one column with integer targets"
+
+
+# ---------------------------------------------------------------------------
+# 10. The README example runs
+# ---------------------------------------------------------------------------
+
+
+def _readme_example():
+    text = (HERE / "README.md").read_text()
+    heading = re.search(r"^#+ .*Example.*$", text, flags=re.M | re.I)
+    assert heading, "README.md has a heading containing 'Example'"
+    block = re.search(r"^```python\n(.*?)^```", text[heading.end():], flags=re.M | re.S)
+    assert block, "a ```python block follows the Example heading"
+    return block.group(1)
+
+
+def test_readme_example_runs(tmp_path):
+    if not (HERE / "README.md").exists():
+        pytest.skip("README.md does not exist yet (the lead writes it)")
+    code = _readme_example()
+    script = tmp_path / "readme_example.py"
+    script.write_text(code)
+    env = {**os.environ, "PYTHONPATH": str(HERE), "MPLBACKEND": "Agg"}  # no display: figures are saved
+    proc = subprocess.run([sys.executable, str(script)], cwd=HERE, capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert proc.returncode == 0, f"README example exits 0:\n{proc.stdout}\n{proc.stderr}"
