@@ -246,14 +246,15 @@ class Dense(Module):
         first layer of a network needs no gradient for the data)."""
         _check_saved(self, self.input)
         _check_shape(self, "grad_output", grad_output, (self.input.shape[0], self.out_features))
+        grad_output_t = grad_output.t()  # (N, out) -> (out, N), a view
         # $\partial\ell/\partial w \mathrel{+}= (\partial\ell/\partial s)^T x$: the report's
         # $\partial\ell/\partial s \; x^T$ summed over the samples of the batch
         # (out, N) @ (N, in) -> (out, in)
-        self.grad_weight.addmm_(grad_output.t(), self.input)
+        self.grad_weight.addmm_(grad_output_t, self.input)
         # $\partial\ell/\partial b \mathrel{+}= \sum_n (\partial\ell/\partial s)_n$, the sum over
         # rows written as a product with a column of ones: $(\partial\ell/\partial s)^T \mathbf{1}$
         # (out, N) @ (N,) -> (out,)
-        self.grad_bias.addmv_(grad_output.t(), self._ones(grad_output))
+        self.grad_bias.addmv_(grad_output_t, self._ones(grad_output))
         if not input_grad:
             return None
         # $\partial\ell/\partial x = (\partial\ell/\partial s)\, w$, the report's $w^T \partial\ell/\partial s$
@@ -301,9 +302,9 @@ class ReLU(Module):
     def backward(self, grad_output: Tensor) -> Tensor:
         _check_saved(self, self.output)
         _check_shape(self, "grad_output", grad_output, self.output.shape)
-        # $\sigma'(s) = 1$ where $s > 0$ (exactly where $x > 0$), else $0$:
-        # keep the gradient where $x > 0$, put 0 elsewhere
-        return grad_output.where(self.output > 0, 0.0)
+        # $\sigma'(s) = 1$ where $s > 0$, else $0$. As $x = \max(0, s) \ge 0$,
+        # that is exactly $\mathrm{sign}(x)$ (one cheap op, no boolean mask)
+        return grad_output * self.output.sign()
     # --8<-- [end:relu_backward]
 
 
@@ -343,11 +344,12 @@ class Sigmoid(Module):
     def forward(self, s: Tensor) -> Tensor:
         _check_tensor(self, "input", s)
         # The textbook $1/(1 + e^{-s})$ overflows $e^{-s}$ for large negative $s$.
-        # With $z = e^{-|s|} \in (0, 1]$, which never overflows:
+        # With $z = e^{-|s|} \in (0, 1]$, which never overflows,
         # $$\sigma(s) = \frac{1}{1 + z} \text{ for } s \ge 0, \qquad
-        #   \sigma(s) = \frac{e^{s}}{1 + e^{s}} = \frac{z}{1 + z} \text{ for } s < 0$$
+        #   \sigma(s) = \frac{e^{s}}{1 + e^{s}} = \frac{z}{1 + z} \text{ for } s < 0,$$
+        # and the numerator, $1$ or $z$, is $e^{\min(s, 0)}$ in both cases.
         z = s.abs().neg_().exp_()
-        numerator = z.where(s < 0, 1.0)
+        numerator = s.clamp(max=0).exp_()
         self.output = numerator.div_(z.add_(1.0))
         return self.output
     # --8<-- [end:sigmoid_forward]
@@ -357,8 +359,9 @@ class Sigmoid(Module):
         _check_saved(self, self.output)
         _check_shape(self, "grad_output", grad_output, self.output.shape)
         x = self.output
-        # $\sigma'(s) = \sigma(s)\,(1 - \sigma(s)) = x (1 - x)$
-        return grad_output * x * (1 - x)
+        # $\sigma'(s) = \sigma(s)\,(1 - \sigma(s)) = x (1 - x)$, computed as
+        # $x - x \cdot x$ in one fused call (`addcmul`: $a + v\, b \odot c$)
+        return x.addcmul(x, x, value=-1.0).mul_(grad_output)
     # --8<-- [end:sigmoid_backward]
 
 
@@ -559,9 +562,11 @@ class MSELoss:
         target = self._match_target(prediction, target)
         # $d = x - y$, saved for backward
         self.difference = prediction - target
-        # $\ell = \sum d^2$, divided by the number of entries $M$ for the mean
-        squared = self.difference.square().sum()
-        return squared / self.difference.numel() if self.reduction == "mean" else squared
+        # $\ell = \sum d^2$, as the dot product of $d$ (flattened) with itself,
+        # divided by the number of entries $M$ for the mean
+        flat = self.difference.view(-1)  # (N, C) -> (N*C,), a view
+        squared = flat.dot(flat)
+        return squared.div_(flat.numel()) if self.reduction == "mean" else squared
     # --8<-- [end:mse_forward]
 
     # --8<-- [start:mse_backward]
