@@ -114,6 +114,7 @@ class Module:
     """
 
     parameter_names: tuple = ()
+    training = True  # a subclass that forgets super().__init__() still works
 
     def __init__(self) -> None:
         self.training = True
@@ -489,6 +490,8 @@ class Sequential(Module):
         """Backpropagate $\\partial\\ell/\\partial x^{(L)}$ through every module,
         last first. With `input_grad=False` it returns None and a first `Dense`
         skips $\\partial\\ell/\\partial x^{(0)}$, which training never uses."""
+        if not self.modules:  # an empty Sequential is the identity
+            return grad_output if input_grad else None
         *later, first = reversed(self.modules)
         for module in later:
             grad_output = module.backward(grad_output)
@@ -676,9 +679,13 @@ class Optimizer:
         if not self.params:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
         for index, pair in enumerate(self.params):
-            if not (isinstance(pair, tuple) and len(pair) == 2):
+            if not (isinstance(pair, (tuple, list)) and len(pair) == 2
+                    and all(isinstance(t, _TENSOR) for t in pair)):
                 raise TypeError(f"{type(self).__name__}: parameter {index} must be a "
-                                f"(value, gradient) pair from model.param(), got {pair!r}")
+                                f"(value, gradient) pair of tensors from model.param(), got {pair!r}")
+            if pair[0].shape != pair[1].shape:
+                raise ValueError(f"{type(self).__name__}: parameter {index} has shape "
+                                 f"{tuple(pair[0].shape)} but its gradient {tuple(pair[1].shape)}")
         if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not lr > 0:
             raise ValueError(f"{type(self).__name__}: learning rate must be positive, got {lr!r}")
         if not weight_decay >= 0:
