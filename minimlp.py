@@ -567,7 +567,7 @@ class MSELoss:
         self.difference = prediction - target
         # $\ell = \sum d^2$, as the dot product of $d$ (flattened) with itself,
         # divided by the number of entries $M$ for the mean
-        flat = self.difference.view(-1)  # (N, C) -> (N*C,), a view
+        flat = self.difference.reshape(-1)  # (N, C) -> (N*C,), a view when possible
         squared = flat.dot(flat)
         return squared.div_(flat.numel()) if self.reduction == "mean" else squared
     # --8<-- [end:mse_forward]
