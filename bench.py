@@ -45,6 +45,7 @@ import argparse
 import gc
 import json
 import math
+import os
 import shlex
 import statistics
 import sys
@@ -73,6 +74,9 @@ EQUIVALENCE_RTOL = 1e-10
 # Targets on the median ratio minimlp / torch (same run).
 TARGETS = {1: 0.45, 10: 0.45, 100: 0.45, 1000: 0.75, "big": 1.0}
 
+# "cpu" (this thread's CPU time) ignores the time other processes take from us on a busy
+# machine; it is only meaningful with one thread, since torch's worker threads are not counted.
+CLOCKS = {"wall": time.perf_counter, "cpu": time.thread_time}
 ACTIVATIONS = {"relu": (minimlp.ReLU, nn.ReLU), "sigmoid": (minimlp.Sigmoid, nn.Sigmoid)}
 
 
@@ -235,7 +239,8 @@ def check_equivalence():
 # Timing and op counting
 # ---------------------------------------------------------------------------
 
-def interleaved(contenders: dict[str, Callable[[], None]], repeats: int) -> dict[str, list[float]]:
+def interleaved(contenders: dict[str, Callable[[], None]], repeats: int,
+                clock: Callable[[], float] = time.perf_counter) -> dict[str, list[float]]:
     """Seconds per call of each contender, timed in turn (A B C A B C ...) ``repeats`` times."""
     for run in contenders.values():  # warm-up, untimed
         run()
@@ -245,9 +250,9 @@ def interleaved(contenders: dict[str, Callable[[], None]], repeats: int) -> dict
     try:
         for _ in range(repeats):
             for name, run in contenders.items():
-                start = time.perf_counter()
+                start = clock()
                 run()
-                times[name].append(time.perf_counter() - start)
+                times[name].append(clock() - start)
     finally:
         gc.enable()
     return times
@@ -284,7 +289,7 @@ def count_ops(run, steps):
 # The cases
 # ---------------------------------------------------------------------------
 
-def bench_disk(repeats):
+def bench_disk(repeats, clock):
     """ms per epoch of the disk net for each batch size: manual loop, torch loop, fit."""
     x, y = disk_data(DISK_POINTS, torch.float32)
     results = {}
@@ -294,7 +299,7 @@ def bench_disk(repeats):
         fitted = Trainer(DISK_SIZES, "relu", "sigmoid", "mse", DISK_LR, torch.float32)
         times = interleaved({"minimlp": lambda: trainer.minimlp(batches),
                              "torch": lambda: trainer.torch(batches),
-                             "fit": lambda: fitted.fit(x, y, batch_size)}, repeats)
+                             "fit": lambda: fitted.fit(x, y, batch_size)}, repeats, clock)
         results[batch_size] = {name: summary(t) for name, t in times.items()}
     return results
 
@@ -336,14 +341,14 @@ def mm_chain_runner(x, steps):
     return run
 
 
-def bench_big(repeats, steps):
+def bench_big(repeats, steps, clock):
     """ms per step and GFLOP/s of the compute-bound net, and of the bare torch.mm chain."""
     x, y = big_data(torch.float32)
     batches = [(x, y)] * steps
     trainer = Trainer(BIG_SIZES, "relu", None, "ce", BIG_LR, torch.float32)
     times = interleaved({"minimlp": lambda: trainer.minimlp(batches),
                          "torch": lambda: trainer.torch(batches),
-                         "mm": mm_chain_runner(x, steps)}, repeats)
+                         "mm": mm_chain_runner(x, steps)}, repeats, clock)
     return {name: summary(t, scale=1e3 / steps) for name, t in times.items()}
 
 
@@ -384,12 +389,12 @@ def table_rows(disk, big, ops):
     rows.append(("784-1024-1024-10, CE, batch 256", "ms / step", cell(big["minimlp"]),
                  cell(big["torch"]), f"{ratio:.2f}", verdict(ratio, TARGETS["big"])))
     gflops = {name: big_flops() / (big[name]["median"] * 1e-3) / 1e9 for name in big}
-    rows.append(("784-1024-1024-10, CE, batch 256", "GFLOP/s", f"{gflops['minimlp']:.1f}",
-                 f"{gflops['torch']:.1f}", "", ""))
-    rows.append(("bare `torch.mm` chain, same shapes (peak)", "ms / step; GFLOP/s",
-                 f"{gflops['minimlp'] / gflops['mm']:.0%} of peak",
-                 f"{gflops['torch'] / gflops['mm']:.0%} of peak",
-                 f"peak: {cell(big['mm'])} ms, {gflops['mm']:.1f} GFLOP/s", ""))
+    rows.append(("784-1024-1024-10, CE, batch 256", "GFLOP/s (% of peak)",
+                 f"{gflops['minimlp']:.1f} ({gflops['minimlp'] / gflops['mm']:.0%})",
+                 f"{gflops['torch']:.1f} ({gflops['torch'] / gflops['mm']:.0%})", "", ""))
+    rows.append(("peak: bare `torch.mm` chain, same shapes", "ms / step", "",
+                 f"{cell(big['mm'])}; {gflops['mm']:.1f} GFLOP/s",
+                 f"{big['minimlp']['median'] / big['mm']['median']:.2f} (minimlp / peak)", ""))
     n_ours, n_theirs = sum(ops["minimlp"].values()), sum(ops["torch"].values())
     rows.append(("aten ops per step, disk net, batch 10", "ops", f"{n_ours:g}", f"{n_theirs:g}",
                  f"{n_ours / n_theirs:.2f}", ""))
@@ -423,26 +428,33 @@ def machine():
         if models:
             cpu = f"{models[0]} ({len(models)} logical CPUs)"
     return {"cpu": cpu, "torch": torch.__version__, "python": sys.version.split()[0],
-            "threads": torch.get_num_threads(),
+            "threads": torch.get_num_threads(), "load_average_1min": os.getloadavg()[0],
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "command": "python " + shlex.join(["bench.py", *sys.argv[1:]])}
 
 
-def markdown(rows, info, ops, repeats, big_steps):
+def markdown(rows, info, ops, repeats, big_steps, clock, worst):
+    """The Markdown fragment that docs/performance.md includes."""
+    def op_list(counts):
+        return ", ".join(f"`{name.removeprefix('aten.')}` {n:g}" for name, n in counts.items())
     ours, theirs = ops["minimlp"], ops["torch"]
-    op_list = lambda counts: ", ".join(f"{name.removeprefix('aten.')} {n:g}"
-                                       for name, n in counts.items())
-    return f"""<!-- generated by `{info['command']}`; do not edit by hand -->
-Measured on {info['cpu']}, torch {info['torch']}, {info['threads']} thread(s), {info['date']},
-with `{info['command']}`: medians over {repeats} interleaved repeats, min–max in brackets.
-The disk net is 2-25-25-25-1 (ReLU, Sigmoid, MSE, SGD lr 0.1) trained for one epoch of 1000
-points; the compute-bound net is timed over {big_steps} steps per repeat. Before timing, float64
-copies trained by both frameworks were checked to end with the same weights.
+    return f"""<!-- written by `{info['command']}`; do not edit by hand -->
+- **Machine:** {info['cpu']}, torch {info['torch']}, Python {info['python']},
+  {info['threads']} thread(s); {info['date']}, load average {info['load_average_1min']:.1f}
+  at the end of the run.
+- **Command:** `{info['command']}`.
+- **Method:** {'wall-clock' if clock == 'wall' else 'CPU'} time; median over {repeats}
+  interleaved repeats (min–max in brackets). The disk net is 2-25-25-25-1 (ReLU, Sigmoid, MSE,
+  SGD lr 0.1) trained for one epoch of 1000 points; the compute-bound net is timed over
+  {big_steps} steps per repeat. Before timing, float64 copies trained by both frameworks were
+  checked to agree (largest relative difference {worst:.1g}).
 
 {markdown_table(rows)}
 
-Aten ops per training step (disk net, batch 10): minimlp {sum(ours.values()):g}
-({op_list(ours)}); torch {sum(theirs.values()):g} ({op_list(theirs)}).
+Aten ops per training step (disk net, batch 10), counted with a `TorchDispatchMode`:
+
+- **minimlp, {sum(ours.values()):g}:** {op_list(ours)}.
+- **torch, {sum(theirs.values()):g}:** {op_list(theirs)}.
 """
 
 
@@ -451,6 +463,9 @@ def parse_args():
     parser.add_argument("--repeats", type=int, default=None,
                         help="interleaved timing repeats per case (default 15; 3 with --quick)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    parser.add_argument("--clock", choices=CLOCKS, default="wall",
+                        help="wall-clock time (default) or this thread's CPU time (only with "
+                             "--threads 1; steadier on a busy machine)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: few repeats, fewer steps; writes files only if --out/"
                              "--json are given")
@@ -461,6 +476,8 @@ def parse_args():
     parser.add_argument("--ops", action="store_true",
                         help="also print the aten ops per step of both frameworks, by name")
     args = parser.parse_args()
+    if args.clock == "cpu" and args.threads != 1:
+        parser.error("--clock cpu counts only the calling thread: use it with --threads 1")
     if args.repeats is None:
         args.repeats = 3 if args.quick else 15
     if not args.quick:
@@ -476,8 +493,8 @@ def main():
     print(f"equivalence (float64): largest relative difference {worst:.2g} "
           f"(tolerance {EQUIVALENCE_RTOL:g})")
     big_steps = 5 if args.quick else 20
-    disk = bench_disk(args.repeats)
-    big = bench_big(args.repeats, big_steps)
+    disk = bench_disk(args.repeats, CLOCKS[args.clock])
+    big = bench_big(args.repeats, big_steps, CLOCKS[args.clock])
     ops = bench_ops()
     rows = table_rows(disk, big, ops)
     info = machine()
@@ -487,10 +504,12 @@ def main():
             print(f"{name}: " + ", ".join(f"{op} {n:g}" for op, n in counts.items()))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(markdown(rows, info, ops, args.repeats, big_steps))
+        args.out.write_text(markdown(rows, info, ops, args.repeats, big_steps, args.clock,
+                                     worst))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        result = {"machine": info, "repeats": args.repeats, "equivalence_rel_diff": worst,
+        result = {"machine": info, "clock": args.clock, "repeats": args.repeats,
+                  "equivalence_rel_diff": worst,
                   "disk_ms_per_epoch": disk, "big_ms_per_step": big, "big_flops": big_flops(),
                   "ops_per_step_batch10": ops, "targets": {str(k): v for k, v in TARGETS.items()}}
         args.json.write_text(json.dumps(result, indent=1) + "\n")
