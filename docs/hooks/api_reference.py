@@ -1,0 +1,151 @@
+"""MkDocs hook: the API reference, generated from minimlp.py at build time (so it cannot drift).
+
+Reads minimlp.py with ``ast`` (it is never imported: building the docs needs no torch). The public
+names are ``__all__`` when the file defines it, else every top-level class and function whose name
+does not start with ``_``. For each: its signature as written in the source, its docstring (Markdown),
+and for a class its public methods that have a docstring.
+
+The page ``api.md`` holds the marker line ``<!-- minimlp:api-reference -->``, replaced by Markdown.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PLACEHOLDER = "<!-- minimlp:api-reference -->"
+SOURCE_NAME = "minimlp.py"
+SHOWN_DUNDERS = {"__call__"}
+
+
+def _source_path(config) -> Path:
+    return Path(config.config_file_path).resolve().parent / SOURCE_NAME
+
+
+def _parameter(arg: ast.arg, default: ast.expr | None, prefix: str = "") -> str:
+    text = prefix + arg.arg
+    if arg.annotation is not None:
+        text += ": " + ast.unparse(arg.annotation)
+    if default is not None:
+        text += (" = " if arg.annotation is not None else "=") + ast.unparse(default)
+    return text
+
+
+def format_arguments(args: ast.arguments, drop_self: bool) -> str:
+    """`ast.arguments` -> 'a: int, b=2, *rest, c=None' (as written in the source, PEP 8 spacing)."""
+    positional = args.posonlyargs + args.args
+    defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
+    parts = [_parameter(a, d) for a, d in zip(positional, defaults)]
+    if args.posonlyargs:
+        parts.insert(len(args.posonlyargs), "/")
+    if drop_self and positional and positional[0].arg in ("self", "cls"):
+        parts.pop(0)
+    if args.vararg is not None:
+        parts.append(_parameter(args.vararg, None, "*"))
+    elif args.kwonlyargs:
+        parts.append("*")
+    parts += [_parameter(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults)]
+    if args.kwarg is not None:
+        parts.append(_parameter(args.kwarg, None, "**"))
+    return ", ".join(parts)
+
+
+def _signature(name: str, function: ast.FunctionDef | None, is_method: bool) -> str:
+    """'name(a: int, b=2) -> T'; one parameter per line when that is too long for one line."""
+    arguments = format_arguments(function.args, drop_self=is_method) if function is not None else ""
+    returns = ""
+    if function is not None and function.returns is not None and function.name != "__init__":
+        returns = " -> " + ast.unparse(function.returns)
+    text = f"{name}({arguments}){returns}"
+    if len(text) > 88 and arguments:
+        parameters = arguments.split(", ")  # fine for the defaults minimlp uses (no commas inside)
+        text = f"{name}(\n" + "".join(f"    {p},\n" for p in parameters) + f"){returns}"
+    return text
+
+
+def _public_names(tree: ast.Module) -> list[str]:
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
+            return list(ast.literal_eval(node.value))
+    return [n.name for n in tree.body
+            if isinstance(n, (ast.ClassDef, ast.FunctionDef)) and not n.name.startswith("_")]
+
+
+def _methods(cls: ast.ClassDef) -> dict[str, ast.FunctionDef]:
+    return {n.name: n for n in cls.body if isinstance(n, ast.FunctionDef)}
+
+
+def _bases(cls: ast.ClassDef, classes: dict[str, ast.ClassDef]) -> list[ast.ClassDef]:
+    """The class and its chain of bases defined in the file, nearest first."""
+    chain, seen = [], set()
+    while cls is not None and cls.name not in seen:
+        seen.add(cls.name)
+        chain.append(cls)
+        bases = [b.id for b in cls.bases if isinstance(b, ast.Name) and b.id in classes]
+        cls = classes[bases[0]] if bases else None
+    return chain
+
+
+def _init_of(cls: ast.ClassDef, classes: dict[str, ast.ClassDef]) -> ast.FunctionDef | None:
+    """The __init__ a class runs: its own, or the nearest one up its chain of bases."""
+    for owner in _bases(cls, classes):
+        if "__init__" in _methods(owner):
+            return _methods(owner)["__init__"]
+    return None
+
+
+def _public_methods(cls, classes, public) -> dict[str, ast.FunctionDef]:
+    """Public methods of a class: its own, and those inherited from a base that is not itself
+    documented here (e.g. an internal shared base). Methods of a documented base are shown there."""
+    methods: dict[str, ast.FunctionDef] = {}
+    for owner in _bases(cls, classes):
+        if owner is not cls and owner.name in public:
+            break
+        for name, method in _methods(owner).items():
+            if (not name.startswith("_") or name in SHOWN_DUNDERS) and name not in methods:
+                methods[name] = method
+    return methods
+
+
+def _docstring(node) -> str:
+    return ast.get_docstring(node, clean=True) or "*(no docstring)*"
+
+
+def _code(signature: str, prefix: str = "") -> str:
+    return f"```python\n{prefix}{signature}\n```\n"
+
+
+def render_markdown(source: str) -> str:
+    tree = ast.parse(source)
+    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+    functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    public = _public_names(tree)
+    parts = []
+    for name in public:
+        if name in classes:
+            cls = classes[name]
+            bases = ", ".join(ast.unparse(b) for b in cls.bases)
+            signature = _signature(name, _init_of(cls, classes), is_method=True)
+            text = f"## `{name}`\n\n" + _code(signature, "class ")
+            if bases:
+                text += f"\n*Base class:* `{bases}`\n"
+            text += "\n" + _docstring(cls) + "\n"
+            for method_name, method in _public_methods(cls, classes, public).items():
+                text += ('\n<div class="api-method" markdown>\n\n'
+                         + _code(_signature(method_name, method, is_method=True), "def ")
+                         + (f"\n{ast.get_docstring(method, clean=True)}\n" if ast.get_docstring(method) else "")
+                         + "\n</div>\n")
+            parts.append(text)
+        elif name in functions:
+            parts.append(f"## `{name}`\n\n" + _code(_signature(name, functions[name], is_method=False), "def ")
+                         + "\n" + _docstring(functions[name]) + "\n")
+        else:
+            raise ValueError(f"{SOURCE_NAME}: public name {name!r} is neither a top-level class nor a function")
+    return "\n".join(parts)
+
+
+def on_page_markdown(markdown: str, page, config, files, **kwargs) -> str:
+    if PLACEHOLDER not in markdown:
+        return markdown
+    source = _source_path(config).read_text(encoding="utf-8")
+    return markdown.replace(PLACEHOLDER, render_markdown(source))
