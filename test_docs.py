@@ -1,0 +1,338 @@
+"""Checks of the documentation site (mkdocs.yml, docs/) that `mkdocs build --strict` does not make.
+
+- Snippet markers in minimlp.py: paired, unique, the documented names, each used by a page.
+- Every local file named by mkdocs.yml (hooks, extra CSS/JS) exists.
+- The annotated-source hook keeps every code line of minimlp.py; the API page lists every public name.
+- The Python examples of the pages run, and the worked example's numbers are what minimlp computes.
+- The site builds strictly, requests nothing outside itself, and every formula is typeset by KaTeX
+  in headless Chromium (skipped only where Chromium is not installed).
+
+Building the site needs mkdocs and mkdocs-material only; the examples need torch.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import http.server
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent
+DOCS = ROOT / "docs"
+SOURCE = ROOT / "minimlp.py"
+PAGES = ["", "backprop/", "annotated/", "experiment/", "homework/", "api/", "performance/"]
+
+# The snippet section names fixed in the team's design notes (and listed in minimlp.py's header).
+SECTION_NAMES = """module dense_init dense_forward dense_backward relu_forward relu_backward tanh_forward
+    tanh_backward sigmoid_forward sigmoid_backward identity softmax_forward softmax_backward dropout_forward
+    dropout_backward sequential_forward sequential_backward mse_forward mse_backward cross_entropy_forward
+    cross_entropy_backward sgd_step adam_step fit_epoch accuracy gradcheck""".split()
+# The public names of the API contract.
+API_NAMES = """Module Dense ReLU Tanh Sigmoid Identity Softmax Dropout Sequential MSELoss CrossEntropyLoss
+    SGD Adam History fit accuracy gradcheck""".split()
+
+MARKER = re.compile(r"^\s*#\s*-+8<-+\s*\[\s*(start|end)\s*:\s*([^\]\s]+)\s*\]\s*$")
+INCLUDE = re.compile(r'^--8<-- "minimlp\.py:([^"]+)"$', re.MULTILINE)
+FENCED = re.compile(r"^(`{3,})(\w+)([^\n]*)\n(.*?)^\1$", re.MULTILINE | re.DOTALL)
+
+
+def _load_hook(name: str):
+    spec = importlib.util.spec_from_file_location(name, DOCS / "hooks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _fenced_blocks(page: str) -> list[tuple[str, str, str]]:
+    """(language, options, body) of every fenced code block of a docs page."""
+    text = (DOCS / page).read_text(encoding="utf-8")
+    return [(m.group(2), m.group(3), m.group(4)) for m in FENCED.finditer(text)]
+
+
+def _titled_python_blocks() -> list[tuple[str, str]]:
+    """(page:title, code) of every ```python title="x.py"``` example in the docs."""
+    blocks = []
+    for page in sorted(p.name for p in DOCS.glob("*.md")):
+        for language, options, body in _fenced_blocks(page):
+            title = re.search(r'title="([^"]+\.py)"', options)
+            if language == "python" and title and title.group(1) != "minimlp.py":
+                blocks.append((f"{page}:{title.group(1)}", body))
+    return blocks
+
+
+def _run_python(code: str) -> str:
+    """Run `code` in a fresh interpreter with minimlp importable; return its stdout."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), MPLBACKEND="Agg")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tempfile.gettempdir(), env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"example failed:\n{done.stderr}"
+    return done.stdout
+
+
+# ---------------------------------------------------------------------------
+# Snippet markers and local files
+# ---------------------------------------------------------------------------
+
+
+def test_snippet_markers_are_paired_unique_and_the_documented_names():
+    starts, ends, order = {}, {}, []
+    for number, line in enumerate(SOURCE.read_text(encoding="utf-8").splitlines(), start=1):
+        match = MARKER.match(line)
+        if match:
+            kind, name = match.groups()
+            table = starts if kind == "start" else ends
+            assert name not in table, f"minimlp.py:{number}: second [{kind}:{name}] marker"
+            table[name] = number
+            order.append(name)
+    assert set(starts) == set(ends), (
+        f"start without end: {sorted(set(starts) - set(ends))}; end without start: {sorted(set(ends) - set(starts))}")
+    for name in starts:
+        assert starts[name] < ends[name], f"[end:{name}] comes before its [start:{name}]"
+    assert sorted(starts) == sorted(SECTION_NAMES), "marker names differ from the documented list"
+    # the header comment of minimlp.py lists the same names
+    header = re.search(r"stable once chosen:\n((?:#.*\n)+)", SOURCE.read_text(encoding="utf-8"))
+    assert header, "minimlp.py's header comment no longer lists the section names"
+    listed = re.findall(r"[a-z_]+", header.group(1).replace("#", " "))
+    assert sorted(listed) == sorted(SECTION_NAMES), "minimlp.py's header lists other section names"
+
+
+def test_every_section_is_included_by_some_page_and_every_include_exists():
+    included = {name for page in DOCS.glob("*.md") for name in INCLUDE.findall(page.read_text(encoding="utf-8"))}
+    assert included <= set(SECTION_NAMES), f"pages include unknown sections: {sorted(included - set(SECTION_NAMES))}"
+    assert set(SECTION_NAMES) <= included, f"sections no page shows: {sorted(set(SECTION_NAMES) - included)}"
+
+
+def _mkdocs_config() -> dict:
+    import yaml  # comes with mkdocs
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)  # mkdocs' own tags (!relative)
+    return yaml.load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"), Loader=Loader)
+
+
+def test_every_local_file_named_in_mkdocs_yml_exists():
+    config = _mkdocs_config()
+    for entry in config.get("extra_javascript", []) + config.get("extra_css", []):
+        path = entry if isinstance(entry, str) else entry["path"]
+        assert not re.match(r"^(https?:)?//", path), f"{path}: the site must not load anything from the network"
+        assert (DOCS / path).is_file(), f"mkdocs.yml names {path}, which is not under docs/"
+    for hook in config.get("hooks", []):
+        assert (ROOT / hook).is_file(), f"mkdocs.yml names the hook {hook}, which does not exist"
+    for item in config["nav"]:
+        (page,) = item.values()
+        assert (DOCS / page).is_file(), f"nav names {page}, which does not exist"
+    assert config["theme"]["font"] is False, "theme.font must stay false (no Google Fonts)"
+
+
+# ---------------------------------------------------------------------------
+# The generated pages: annotated source and API reference
+# ---------------------------------------------------------------------------
+
+
+def test_annotated_source_keeps_every_code_line_in_order():
+    annotated = _load_hook("annotated_source")
+    source = SOURCE.read_text(encoding="utf-8")
+    shown = [line for _, code in annotated.split_rows(source) for line in code if line.strip()]
+    tree = ast.parse(source)
+    docstring_lines = annotated._docstrings(tree)[1]
+    expected = [line for number, line in enumerate(source.splitlines(), start=1)
+                if line.strip() and number not in docstring_lines
+                and not (line.lstrip().startswith("#") and not annotated.SHAPE_NOTE.match(line))]
+    assert shown == expected, "the annotated page lost, added or reordered code lines"
+
+
+def test_annotated_source_drops_markers_and_rules():
+    annotated = _load_hook("annotated_source")
+    markdown = annotated.render_markdown(SOURCE.read_text(encoding="utf-8"))
+    assert "8<" not in markdown.replace("`# --8<-- [start:NAME]`", "").replace("`# --8<-- [end:NAME]`", "")
+    assert "# -----" not in markdown
+
+
+def test_api_reference_lists_every_public_name_with_its_signature():
+    api = _load_hook("api_reference")
+    markdown = api.render_markdown(SOURCE.read_text(encoding="utf-8"))
+    for name in API_NAMES:
+        assert f"## `{name}`" in markdown, f"{name} is missing from the API reference"
+    assert "def fit(\n    model: Module," in markdown  # long signatures: one parameter per line
+    assert "class Dense(\n    in_features: int," in markdown
+
+
+# ---------------------------------------------------------------------------
+# The examples of the pages run, and the worked example's numbers are minimlp's
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("title, code", _titled_python_blocks(), ids=lambda value: value if ".py" in value else "")
+def test_python_example_of_the_docs_runs(title, code):
+    _run_python(code)
+
+
+def _parse_numbers(text: str) -> list[float]:
+    return [float(v) for v in re.findall(r"-?\d+(?:\.\d+)?(?:e-?\d+)?", text)]
+
+
+def test_worked_example_output_and_table_are_what_minimlp_computes():
+    blocks = _fenced_blocks("backprop.md")
+    (script,) = [body for language, options, body in blocks if 'title="worked_example.py"' in options]
+    (printed,) = [body for language, options, body in blocks if language == "text" and 'title="output"' in options]
+    output = _run_python(script)
+    assert output.strip() == printed.strip(), f"the page's output block differs from the script's:\n{output}"
+    values = {}
+    for line in output.splitlines():
+        name, _, value = line.partition("=")
+        values[name.strip()] = _parse_numbers(value)
+    # the table: | `name` | quantity | by hand | `value` |
+    page = (DOCS / "backprop.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `(\w+)` \|.*\| `([^`]*)` \|$", page, re.MULTILINE)
+    assert {name for name, _ in rows} == set(values), "the table and the script name different quantities"
+    for name, value in rows:
+        assert _parse_numbers(value) == pytest.approx(values[name], abs=1e-4), f"table row {name}"
+
+
+# ---------------------------------------------------------------------------
+# The built site, in a browser
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    pytest.importorskip("mkdocs")
+    pytest.importorskip("material")
+    out = tmp_path_factory.mktemp("site")
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(out)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"mkdocs build --strict failed:\n{done.stdout}\n{done.stderr}"
+    return out
+
+
+class _Tags(HTMLParser):
+    """Collect the URLs a page loads (script/link/img/source/iframe) and the math elements."""
+
+    def __init__(self):
+        super().__init__()
+        self.loaded: list[str] = []
+        self.math = 0         # elements with class arithmatex
+        self.typeset = 0      # ... that contain KaTeX output
+        self.errors = 0       # KaTeX errors
+        self._stack: list[tuple[str, bool]] = []  # (tag, is arithmatex) of the open elements
+        self._found = False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        for key in ("src", "href") if tag in ("script", "img", "source", "iframe", "link") else ():
+            if attrs.get(key) and not (tag == "link" and attrs.get("rel") in ("canonical", "prev", "next")):
+                self.loaded.append(attrs[key])
+        classes = (attrs.get("class") or "").split()
+        if "katex-error" in classes:
+            self.errors += 1
+        if "katex" in classes and any(is_math for _, is_math in self._stack):
+            self._found = True
+        if tag in ("br", "img", "input", "meta", "link", "hr", "source", "wbr", "path", "line", "rect", "use"):
+            return
+        is_math = "arithmatex" in classes
+        if is_math:
+            self.math += 1
+            self._found = False
+        self._stack.append((tag, is_math))
+
+    def handle_endtag(self, tag):
+        if not any(open_tag == tag for open_tag, _ in self._stack):
+            return  # a void or self-closed element: nothing was pushed
+        while self._stack:
+            open_tag, is_math = self._stack.pop()
+            if is_math and not any(m for _, m in self._stack):
+                self.typeset += self._found
+            if open_tag == tag:
+                break
+
+
+EXTERNAL = re.compile(r"^(https?:)?//", re.IGNORECASE)
+
+
+def test_built_site_loads_nothing_from_outside(site):
+    for html in site.rglob("*.html"):
+        parser = _Tags()
+        parser.feed(html.read_text(encoding="utf-8"))
+        external = [url for url in parser.loaded if EXTERNAL.match(url)]
+        assert not external, f"{html.relative_to(site)} loads {external}"
+    for css in list(site.rglob("*.css")):
+        urls = re.findall(r"url\(\s*['\"]?([^'\")]+)", css.read_text(encoding="utf-8"))
+        assert not [u for u in urls if EXTERNAL.match(u)], f"{css.relative_to(site)} loads from outside"
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def served_site(site):
+    handler = functools.partial(_QuietHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _chromium(url: str, workdir: Path) -> tuple[str, list[str]]:
+    """Load `url` in headless Chromium; return the DOM after scripts ran, and the URLs the page requested."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    netlog = workdir / "netlog.json"
+    command = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+               f"--user-data-dir={workdir / 'profile'}", f"--log-net-log={netlog}",
+               # any name but 127.0.0.1 fails to resolve: the page must work offline
+               "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+               "--virtual-time-budget=5000", "--dump-dom", url]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, f"chromium failed on {url}:\n{done.stderr[-2000:]}"
+    origin = url.split("/", 3)[:3]
+    origin = "/".join(origin)
+    log = json.loads(netlog.read_text(encoding="utf-8"))
+    start_job = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
+    requested = [event["params"]["url"] for event in log["events"]
+                 if event["type"] == start_job and event.get("params", {}).get("initiator") == origin]
+    return done.stdout, requested
+
+
+@pytest.mark.skipif(not (shutil.which("chromium") or shutil.which("chromium-browser")),
+                    reason="Chromium is not installed: the browser check of the docs needs it")
+def test_every_page_typesets_its_math_offline_in_chromium(served_site, tmp_path):
+    def visit(page):
+        workdir = tmp_path / (page.strip("/") or "index")
+        workdir.mkdir()
+        return page, *_chromium(f"{served_site}/{page}", workdir)
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(visit, PAGES))
+    counts = {}
+    for page, dom, requested in results:
+        parser = _Tags()
+        parser.feed(dom)
+        counts[page.strip("/") or "index"] = parser.math
+        assert "md-content" in dom, f"/{page} did not render"
+        assert parser.errors == 0, f"/{page}: {parser.errors} KaTeX errors"
+        assert parser.typeset == parser.math, f"/{page}: {parser.math - parser.typeset} of {parser.math} formulas not typeset"
+        outside = [url for url in requested if not url.startswith(served_site + "/")]
+        assert not outside, f"/{page} requested {outside}"
+        assert any(url.endswith(".woff2") for url in requested) or parser.math == 0, f"/{page}: no KaTeX font loaded"
+    print("math elements typeset per page:", counts)
+    assert counts["backprop"] > 50 and counts["annotated"] > 50  # the pages that are mostly math
