@@ -25,8 +25,10 @@ Method
       agree to a relative 1e-10, else the benchmark stops with a message: timing two programs
       that compute different things would be meaningless.
     * Interleaving. Each repeat times A, then B (then C), so that slow drifts of the machine
-      (other processes, frequency changes, caches) hit every contender alike instead of
-      whichever ran during the bad second.
+      (other processes, frequency changes) hit every contender alike instead of whichever ran
+      during the bad second. The order cycles through all permutations (A B C, A C B, ...)
+      because whoever runs right after another contender finds colder caches. Short epochs
+      (large batches) are timed several at a time, so that one sample lasts ~10 ms or more.
     * Medians. We report the median over the repeats, which ignores the occasional repeat hit by
       an unrelated process, and the min–max range to show the spread. Every callable is run
       once untimed first (warm-up), and Python's garbage collector is paused while timing.
@@ -43,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import json
 import math
 import os
@@ -67,6 +70,8 @@ DISK_SIZES = (2, 25, 25, 25, 1)
 DISK_BATCHES = (1, 10, 100, 1000)
 DISK_POINTS = 1000
 DISK_LR = 0.1
+# Epochs per timing sample at each batch size: one sample should last ~10 ms or more.
+DISK_EPOCHS_PER_SAMPLE = {1: 1, 10: 1, 100: 5, 1000: 25}
 BIG_SIZES = (784, 1024, 1024, 10)
 BIG_BATCH = 256
 BIG_LR = 0.01
@@ -241,17 +246,23 @@ def check_equivalence():
 
 def interleaved(contenders: dict[str, Callable[[], None]], repeats: int,
                 clock: Callable[[], float] = time.perf_counter) -> dict[str, list[float]]:
-    """Seconds per call of each contender, timed in turn (A B C A B C ...) ``repeats`` times."""
+    """Seconds per call of each contender, timed in turn ``repeats`` times.
+
+    The order changes from one repeat to the next, cycling through every permutation
+    (A B C, A C B, B A C, ...): a contender that runs right after another finds colder caches,
+    so neither the first place nor the same predecessor may always fall to the same one.
+    """
     for run in contenders.values():  # warm-up, untimed
         run()
     times = {name: [] for name in contenders}
+    orders = itertools.cycle(itertools.permutations(contenders))
     gc.collect()
     gc.disable()
     try:
         for _ in range(repeats):
-            for name, run in contenders.items():
+            for name in next(orders):
                 start = clock()
-                run()
+                contenders[name]()
                 times[name].append(clock() - start)
     finally:
         gc.enable()
@@ -297,10 +308,13 @@ def bench_disk(repeats, clock):
         batches = slice_batches(x, y, batch_size)
         trainer = Trainer(DISK_SIZES, "relu", "sigmoid", "mse", DISK_LR, torch.float32)
         fitted = Trainer(DISK_SIZES, "relu", "sigmoid", "mse", DISK_LR, torch.float32)
-        times = interleaved({"minimlp": lambda: trainer.minimlp(batches),
-                             "torch": lambda: trainer.torch(batches),
-                             "fit": lambda: fitted.fit(x, y, batch_size)}, repeats, clock)
-        results[batch_size] = {name: summary(t) for name, t in times.items()}
+        epochs = range(DISK_EPOCHS_PER_SAMPLE[batch_size])
+        times = interleaved({"minimlp": lambda: [trainer.minimlp(batches) for _ in epochs],
+                             "torch": lambda: [trainer.torch(batches) for _ in epochs],
+                             "fit": lambda: [fitted.fit(x, y, batch_size) for _ in epochs]},
+                            repeats, clock)
+        results[batch_size] = {name: summary(t, scale=1e3 / len(epochs))
+                               for name, t in times.items()}
     return results
 
 
@@ -461,7 +475,7 @@ Aten ops per training step (disk net, batch 10), counted with a `TorchDispatchMo
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=None,
-                        help="interleaved timing repeats per case (default 15; 3 with --quick)")
+                        help="interleaved timing repeats per case (default 18; 6 with --quick)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     parser.add_argument("--clock", choices=CLOCKS, default="wall",
                         help="wall-clock time (default) or this thread's CPU time (only with "
@@ -479,7 +493,7 @@ def parse_args():
     if args.clock == "cpu" and args.threads != 1:
         parser.error("--clock cpu counts only the calling thread: use it with --threads 1")
     if args.repeats is None:
-        args.repeats = 3 if args.quick else 15
+        args.repeats = 6 if args.quick else 18
     if not args.quick:
         args.out = args.out or ROOT / "docs" / "performance_table.md"
         args.json = args.json or ROOT / "results" / "bench.json"
