@@ -112,7 +112,8 @@ def _docstring(node) -> str:
 
 
 def _code(signature: str, prefix: str = "") -> str:
-    return f"```python\n{prefix}{signature}\n```\n"
+    return f'<div class="api-signature" markdown>\n\n```python\n{prefix}{signature}\n```\n\n</div>\n'
+
 
 
 def render_markdown(source: str) -> str:
