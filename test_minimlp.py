@@ -732,6 +732,47 @@ def test_sequential_container_protocol():
     assert "Dense(in_features=2, out_features=3)" in repr(model), "repr shows the layers"
 
 
+def test_empty_sequential_is_the_identity():
+    model, x, g = mm.Sequential(), randn(3, 2), randn(3, 2, seed=1)
+    assert len(model) == 0 and model.param() == [], "no modules, no parameters"
+    assert torch.equal(model(x), x), "empty Sequential forward is the identity"
+    assert torch.equal(model.backward(g), g), "empty Sequential backward is the identity"
+
+
+def test_sequential_input_grad_false_with_non_dense_first_module():
+    model = mm.Sequential(mm.Tanh(), mm.Dense(3, 2, generator=gen(0), dtype=F64))
+    x, g = randn(4, 3), randn(4, 2, seed=1)
+    model(x)
+    model.backward(g)
+    expected = [gr.clone() for _, gr in model.param()]
+    model.zero_grad()
+    model(x)
+    assert model.backward(g, input_grad=False) is None, "returns None whatever the first module"
+    assert all(torch.equal(a, b) for (_, a), b in zip(model.param(), expected)), "same parameter gradients"
+
+
+def test_no_hard_coded_device():
+    """Everything follows its tensors' device: on torch's data-less 'meta' device nothing may land on the CPU."""
+    meta = torch.device("meta")
+    model = mm.Sequential(mm.Dense(3, 4, device=meta), mm.ReLU(), mm.Dropout(0.3),
+                          mm.Dense(4, 4, init="xavier", device=meta), mm.Tanh(), mm.Dense(4, 2, device=meta),
+                          mm.Sigmoid(), mm.Identity(), mm.Softmax())
+    assert all(v.device == meta and g.device == meta for v, g in model.param()), "params and grads on the device"
+    x = torch.empty(5, 3, device=meta)
+    y = model(x)
+    loss = mm.MSELoss()
+    value = loss(y, torch.empty(5, 2, device=meta))
+    grad_x = model.backward(loss.backward())
+    assert y.device == meta and value.device == meta and grad_x.device == meta, "forward/backward stay on device"
+    for opt in (mm.SGD(model.param(), lr=0.1, momentum=0.9, weight_decay=0.1), mm.Adam(model.param(), weight_decay=0.1)):
+        opt.step()
+        opt.step()
+        opt.zero_grad()
+    assert all(v.device == meta for v, _ in model.param()), "optimizer steps stay on the device"
+    moved = mm.Dense(3, 2).to(device=meta)
+    assert moved.weight.device == meta and moved.grad_bias.device == meta, "to(device=...) moves params and grads"
+
+
 def test_loss_forward_returns_0_dim_and_backward_shape():
     p, t = randn(5, 3), randn(5, 3, seed=1)
     for loss in (mm.MSELoss(), mm.MSELoss(reduction="sum")):
@@ -739,7 +780,9 @@ def test_loss_forward_returns_0_dim_and_backward_shape():
         assert v.dim() == 0, "loss is a 0-dim tensor"
         assert loss.backward().shape == p.shape, "loss gradient has the prediction's shape"
     ce = mm.CrossEntropyLoss()
+    v32 = ce(p, torch.tensor([0, 1, 2, 0, 1], dtype=torch.int32))
     assert ce(p, torch.tensor([0, 1, 2, 0, 1])).dim() == 0, "CE is a 0-dim tensor"
+    assert v32.item() == ce(p, torch.tensor([0, 1, 2, 0, 1])).item(), "int32 and int64 class targets agree"
     assert ce.backward().shape == p.shape, "CE gradient has the logits' shape"
     loss = mm.MSELoss()
     loss(p, t)
@@ -793,6 +836,7 @@ def test_gradcheck_small_on_correct_modules(name, build):
     x = torch.randn(6, 4, generator=gen(1)) + 0.05  # float32 on purpose; away from ReLU's kink is likely
     err = mm.gradcheck(build(), x)
     assert isinstance(err, float), "gradcheck returns a Python float"
+    assert mm.gradcheck(build(), x, eps=1e-5) < 1e-5, f"{name}: gradcheck with another eps"
     assert err < 1e-6, f"{name}: gradcheck error {err:.2e} is small"
 
 
@@ -846,6 +890,16 @@ def _nan_fit(kind):
 
 def _sd_dense():
     return mm.Dense(3, 2, generator=gen(0))
+
+
+def _forwarded(module, shape):
+    module(torch.ones(shape))
+    return module
+
+
+def _fit_args():
+    model = mm.Sequential(mm.Dense(2, 1))
+    return model, mm.MSELoss(), mm.SGD(model.param(), lr=0.1)
 
 
 def all_of(*patterns):
@@ -906,6 +960,43 @@ BAD_INPUT = [
          {"0.weight": torch.zeros(4, 3, dtype=F64), "0.bias": torch.zeros(5, dtype=F64),
           "2.weight": torch.zeros(2, 4, dtype=F64), "2.bias": torch.zeros(2, dtype=F64)}),
      ValueError, all_of(r"0\.bias", r"\(5,\)|\[5\]", r"\(4,\)|\[4\]")),
+    ("Dense 1-D input", lambda: mm.Dense(3, 2)(torch.ones(3)), ValueError, all_of(r"\b3\b", r"\(3,\)|\[3\]")),
+    ("Dense in_features = 0", lambda: mm.Dense(0, 2), ValueError, all_of(r"in_features", r"\b0\b")),
+    ("Dense grad_output of the wrong shape", lambda: _forwarded(mm.Dense(3, 2), (4, 3)).backward(torch.ones(4, 5)),
+     ValueError, all_of(r"4, 5", r"4, 2")),
+    ("Tanh grad_output of the wrong shape", lambda: _forwarded(mm.Tanh(), (4, 3)).backward(torch.ones(3, 4)),
+     ValueError, all_of(r"3, 4", r"4, 3")),
+    ("Softmax 1-D input", lambda: mm.Softmax()(torch.ones(4)), ValueError, all_of(r"\(4,\)|\[4\]", r"N, C")),
+    ("Sigmoid backward before forward", _backward_before_forward(mm.Sigmoid()), RuntimeError, r"(?i)forward"),
+    ("Identity backward before forward", _backward_before_forward(mm.Identity()), RuntimeError, r"(?i)forward"),
+    ("Dropout backward before forward", _backward_before_forward(mm.Dropout(0.5)), RuntimeError, r"(?i)forward"),
+    ("Sequential backward before forward", _backward_before_forward(mm.Sequential(mm.Dense(2, 2), mm.ReLU())),
+     RuntimeError, r"(?i)forward"),
+    ("CrossEntropyLoss target rows mismatch", lambda: mm.CrossEntropyLoss()(torch.zeros(3, 4), torch.tensor([0, 1])),
+     ValueError, all_of(r"3, 4", r"\(2,\)|\[2\]")),
+    ("CrossEntropyLoss 1-D logits", lambda: mm.CrossEntropyLoss()(torch.zeros(4), torch.tensor([0])), ValueError,
+     all_of(r"N, C", r"\(4,\)|\[4\]")),
+    ("SGD momentum < 0", lambda: mm.SGD(_sd_dense().param(), lr=0.1, momentum=-0.5), ValueError,
+     all_of(r"momentum", r"-0\.5")),
+    ("SGD weight_decay < 0", lambda: mm.SGD(_sd_dense().param(), lr=0.1, weight_decay=-1.0), ValueError,
+     all_of(r"weight_decay|weight decay", r"-1")),
+    ("Adam beta1 = 1", lambda: mm.Adam(_sd_dense().param(), betas=(1.0, 0.999)), ValueError, all_of(r"beta", r"1\.0")),
+    ("optimizer given the model, not model.param()", lambda: mm.SGD(mlp([2, 2], [None]), lr=0.1), TypeError,
+     r"param\(\)"),
+    ("optimizer with no parameters", lambda: mm.SGD([], lr=0.1), ValueError, r"(?i)empty|no param"),
+    ("to() an integer dtype", lambda: mm.Dense(2, 2).to(torch.int64), TypeError, all_of(r"int64", r"float")),
+    ("fit x and y of different lengths",
+     lambda: mm.fit(*_fit_args(), torch.zeros(10, 2), torch.zeros(8, 1), epochs=1), ValueError,
+     all_of(r"10, 2", r"8, 1")),
+    ("fit epochs = 0", lambda: mm.fit(*_fit_args(), torch.zeros(10, 2), torch.zeros(10, 1), epochs=0), ValueError,
+     all_of(r"epochs", r"\b0\b")),
+    ("fit batch_size = 0",
+     lambda: mm.fit(*_fit_args(), torch.zeros(10, 2), torch.zeros(10, 1), epochs=1, batch_size=0), ValueError,
+     all_of(r"batch_size", r"\b0\b")),
+    ("fit non-tensor x", lambda: mm.fit(*_fit_args(), [[0.0, 0.0]], torch.zeros(1, 1), epochs=1), TypeError,
+     all_of(r"tensor", r"list")),
+    ("accuracy with too few labels", lambda: mm.accuracy(torch.zeros(4, 3), torch.tensor([0, 1])), ValueError,
+     all_of(r"4, 3", r"\(2,\)|\[2\]")),
     ("fit loss becomes NaN (lr = 1e6)", _nan_fit("lr"), FloatingPointError,
      all_of(r"epoch \d+", r"(smaller|lower|reduce|decrease)[\s\S]*(learning rate|\blr\b)")),
     ("fit loss becomes inf (inf in data)", _nan_fit("inf_data"), FloatingPointError,
