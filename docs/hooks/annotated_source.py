@@ -27,6 +27,7 @@ SECTION_RULE = re.compile(r"^\s*#\s*-{8,}\s*$")
 FULL_LINE_COMMENT = re.compile(r"^\s*#(?!!)")  # not a shebang
 # A shape note such as `# (N, in) @ (in, out) -> (N, out)` stays in the code, above the line it describes.
 SHAPE_NOTE = re.compile(r"^\s*#\s*\([^)]*\).*->")
+SECTION_MARKER_IN_TEXT = re.compile(r"(?<!;)(-+8<-+[ \t]+\[[ \t]*(?:start|end)[ \t]*:)", re.IGNORECASE)
 
 
 def _source_path(config) -> Path:
@@ -113,6 +114,12 @@ def split_rows(source: str) -> list[tuple[list[str], list[str]]]:
     return [(prose, code) for prose, code in rows if any(p.strip() for p in prose) or any(c.strip() for c in code)]
 
 
+def _escape_section_markers(text: str) -> str:
+    """pymdownx.snippets drops every page line that holds a section marker (`--8<-- [start:x]`), even
+    one quoted in prose; a ';' before it is its escape (removed again when the page is rendered)."""
+    return SECTION_MARKER_IN_TEXT.sub(r";\1", text)
+
+
 def _fence(code: str) -> str:
     longest = max((len(m) for m in re.findall(r"`+", code)), default=0)
     return "`" * max(3, longest + 1)
@@ -140,7 +147,7 @@ def render_markdown(source: str) -> str:
             "</div>\n"
             "</div>\n"
         )
-    return "\n".join(parts)
+    return _escape_section_markers("\n".join(parts))
 
 
 def on_page_markdown(markdown: str, page, config, files, **kwargs) -> str:
