@@ -106,8 +106,12 @@ TRAIN_ALONE = textwrap.dedent(
     import sys
     sys.path.insert(0, sys.argv[1])  # the tmp folder that holds minimlp.py and nothing else
     import torch
+    before = set(sys.modules)
     import minimlp as mm
     assert mm.__file__.startswith(sys.argv[1]), mm.__file__
+    new = {name.split(".")[0] for name in set(sys.modules) - before}
+    extra = new - set(sys.stdlib_module_names) - {"minimlp", "torch"}
+    assert not extra, f"importing minimlp pulled in {sorted(extra)}"
     if sys.argv[2] == "nograd":
         torch.set_grad_enabled(False)
     g = torch.Generator().manual_seed(0)
@@ -137,13 +141,16 @@ TRAIN_ALONE = textwrap.dedent(
 
 @pytest.mark.parametrize("grad_mode", ["grad", "nograd"])
 def test_minimlp_alone_in_empty_folder_imports_and_trains(tmp_path, grad_mode):
-    shutil.copy(MINIMLP_PATH, tmp_path / "minimlp.py")
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(MINIMLP_PATH, alone / "minimlp.py")
+    assert [p.name for p in alone.iterdir()] == ["minimlp.py"], "the folder holds minimlp.py alone"
     script = tmp_path / "train_alone.py"
     script.write_text(TRAIN_ALONE)
-    # -I: isolated mode (no PYTHONPATH, no user site, no script dir on sys.path)
+    # -I: isolated mode (no PYTHONPATH, no user site, no script dir on sys.path): only `alone` and torch
     proc = subprocess.run(
-        [sys.executable, "-I", str(script), str(tmp_path), grad_mode],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-I", str(script), str(alone), grad_mode],
+        cwd=alone, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, f"minimlp.py alone failed to import/train:\n{proc.stdout}\n{proc.stderr}"
     assert "OK" in proc.stdout, "training script reached its end"
