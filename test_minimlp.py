@@ -93,6 +93,15 @@ def randomise_biases(model, seed=123):
     return model
 
 
+@pytest.fixture(autouse=True)
+def _seeded_global_rng():
+    """Every test starts from the same global RNG state (for the few calls without a generator),
+    and leaves the global state as it found it."""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        yield
+
+
 def clone_params(model):
     return [(v.clone(), g.clone()) for v, g in model.param()]
 
@@ -373,6 +382,17 @@ def _sequential_softmax_identity():
     return model, randn(5, 4, seed=9), None, ref
 
 
+def _sequential_dropout_train():
+    g = gen(10)
+    d1, drop, d2 = mm.Dense(4, 6, generator=g, dtype=F64), mm.Dropout(0.5, generator=g), mm.Dense(6, 2, generator=g, dtype=F64)
+    model = randomise_biases(mm.Sequential(d1, mm.ReLU(), drop, d2))
+
+    def ref(x, leaf):  # the mask of the forward just run
+        return (torch.relu(x @ leaf(d1.weight).T + leaf(d1.bias)) * drop.mask) @ leaf(d2.weight).T + leaf(d2.bias)
+
+    return model, randn(8, 4, seed=11), None, ref
+
+
 def _mse(reduction, target_shape=None):
     def build():
         pred = randn(6, 3, seed=10) if target_shape is None else randn(6, 1, seed=10)
@@ -414,6 +434,7 @@ ORACLE_CASES = {
     "dropout_eval": _dropout_eval,
     "sequential_3_8_8_8_2": _deep_sequential,
     "sequential_softmax_identity_dropout_eval": _sequential_softmax_identity,
+    "sequential_dropout_train": _sequential_dropout_train,
     "mse_mean": _mse("mean"),
     "mse_sum": _mse("sum"),
     "mse_mean_target_N_vs_pred_N1": _mse("mean", target_shape=(6,)),
@@ -694,10 +715,11 @@ def test_reproducible_init_with_seeded_generator():
     c = mm.Dense(20, 10, generator=gen(43))
     assert torch.equal(a.weight, b.weight), "same seed, same weights"
     assert not torch.equal(a.weight, c.weight), "different seed, different weights"
-    torch.manual_seed(0)
-    d1 = mm.Dense(20, 10)
-    torch.manual_seed(0)
-    d2 = mm.Dense(20, 10)
+    with torch.random.fork_rng():  # leave the global RNG as other tests expect it
+        torch.manual_seed(0)
+        d1 = mm.Dense(20, 10)
+        torch.manual_seed(0)
+        d2 = mm.Dense(20, 10)
     assert torch.equal(d1.weight, d2.weight), "without a generator, torch.manual_seed makes it reproducible"
 
 
