@@ -802,6 +802,20 @@ def test_no_hard_coded_device():
     assert moved.weight.device == meta and moved.grad_bias.device == meta, "to(device=...) moves params and grads"
 
 
+def test_to_device_after_a_backward_elsewhere():
+    """A model that already ran forward/backward on the CPU keeps working after to(device=...):
+    no cached helper tensor may stay behind on the old device."""
+    meta = torch.device("meta")
+    model = mlp([3, 4, 2], [mm.ReLU, None], dtype=torch.float32)
+    model(torch.ones(5, 3))
+    model.backward(torch.ones(5, 2))
+    model.to(device=meta)
+    model(torch.empty(5, 3, device=meta))
+    grad_x = model.backward(torch.empty(5, 2, device=meta))
+    assert grad_x.device == meta, "backward runs on the new device"
+    assert all(g.device == meta for _, g in model.param()), "gradients on the new device"
+
+
 def test_loss_forward_returns_0_dim_and_backward_shape():
     p, t = randn(5, 3), randn(5, 3, seed=1)
     for loss in (mm.MSELoss(), mm.MSELoss(reduction="sum")):
@@ -984,6 +998,9 @@ BAD_INPUT = [
     ("load_state_dict wrong shape",
      lambda: _sd_dense().load_state_dict({"weight": torch.zeros(3, 3), "bias": torch.zeros(2)}), ValueError,
      all_of(r"weight", r"3, 3", r"2, 3")),
+    ("load_state_dict non-tensor value",
+     lambda: _sd_dense().load_state_dict({"weight": [[0.0] * 3] * 2, "bias": torch.zeros(2)}), TypeError,
+     all_of(r"weight", r"tensor", r"list")),
     ("Sequential load_state_dict wrong shape",
      lambda: mlp([3, 4, 2], [mm.ReLU, None]).load_state_dict(
          {"0.weight": torch.zeros(4, 3, dtype=F64), "0.bias": torch.zeros(5, dtype=F64),
