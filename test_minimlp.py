@@ -1043,6 +1043,9 @@ BAD_INPUT = [
      all_of(r"tensor", r"list")),
     ("accuracy with too few labels", lambda: mm.accuracy(torch.zeros(4, 3), torch.tensor([0, 1])), ValueError,
      all_of(r"4, 3", r"\(2,\)|\[2\]")),
+    ("accuracy one-hot target narrower than the prediction",
+     lambda: mm.accuracy(torch.rand(4, 3), torch.eye(2)[torch.tensor([1, 0, 0, 1])]), ValueError,
+     all_of(r"4, 3", r"4, 2")),
     ("fit loss becomes NaN (lr = 1e6)", _nan_fit("lr"), FloatingPointError,
      all_of(r"epoch \d+", r"(smaller|lower|reduce|decrease)[\s\S]*(learning rate|\blr\b)")),
     ("fit loss becomes inf (inf in data)", _nan_fit("inf_data"), FloatingPointError,
@@ -1326,6 +1329,18 @@ def test_accuracy():
     p2 = torch.tensor([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4]], dtype=F64)
     assert mm.accuracy(p2, torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])) == pytest.approx(2 / 3), "2 outputs"
     assert mm.accuracy(p1, torch.tensor([0, 1, 1, 1])) == 0.75, "one column with integer targets"
+
+
+def test_accuracy_column_of_class_indices_is_not_silently_wrong():
+    """Several outputs and targets (N, 1) of class indices: either read them as indices or refuse."""
+    p3 = torch.tensor([[0.1, 0.8, 0.1], [0.9, 0.05, 0.05], [0.2, 0.3, 0.5], [0.3, 0.4, 0.3]])
+    idx = torch.tensor([1, 0, 0, 1])
+    try:
+        value = mm.accuracy(p3, idx[:, None])
+    except ValueError as error:
+        assert re.search(all_of(r"4, 3", r"4, 1"), str(error)), "the refusal names both shapes"
+        return
+    assert value == 0.75, f"(N, 1) class indices read as indices (got {value}, the argmax of one column)"
 
 
 # ---------------------------------------------------------------------------
