@@ -10,8 +10,9 @@ What it checks, in the order of the sections below:
    torch.autograd in float64, through one parametrised helper;
 3. SGD and Adam against torch.optim over several steps;
 4. module mechanics: accumulation, zero_grad, param() identity, state_dict,
-   to(), seeded and statistically correct initialisation, train/eval,
-   Sequential container protocol;
+   to() (dtype, and device: run on torch's data-less "meta" device), seeded
+   and statistically correct initialisation, train/eval, Sequential
+   container protocol;
 5. gradcheck: small on correct modules, large on a broken one, harmless to
    its arguments;
 6. bad input: one table of (what, call, exception, message regex);
@@ -1237,6 +1238,19 @@ def test_fit_without_val_and_without_history():
     assert isinstance(h, mm.History) and len(h) == 0, "history=False returns an empty History"
     assert h.train_loss == [] and h.val_loss == [] and h.train_acc == [] and h.val_acc == [], "all lists empty"
     assert any(not torch.equal(v, v0) for (v, _), (v0, _) in zip(model.param(), before)), "it still trained"
+
+
+def test_fit_bare_module_vector_targets_one_big_batch():
+    x, y = _disk_data(30, 0)
+    y = y[:, 0]  # (N,) targets against (N, 1) predictions
+    y0 = y.clone()
+    d = mm.Dense(2, 1, generator=gen(1), dtype=F64)
+    loss = mm.MSELoss()
+    before = loss(d(x), y).item()
+    h = mm.fit(d, loss, mm.SGD(d.param(), lr=0.1), x, y, epochs=5, batch_size=50, generator=gen(2))
+    assert len(h) == 5, "a bare Dense (not a Sequential) trains; batch_size > N gives one batch"
+    assert h.train_loss[-1] < before, "its loss decreases"
+    assert torch.equal(y, y0) and y.shape == (30,), "the (N,) targets are untouched"
 
 
 def test_fit_callback_and_early_stop():
