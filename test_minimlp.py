@@ -853,6 +853,20 @@ def test_dropout_mask():
     assert "Dropout(p=0.3)" == repr(d), "repr"
 
 
+def test_dropout_backward_follows_the_mode_of_its_last_forward():
+    """Switching train()/eval() between forward and backward must not change which gradient comes back."""
+    x, g = torch.ones(6, 5, dtype=F64), randn(6, 5, seed=1)
+    d = mm.Dropout(0.5, generator=gen(0))
+    d(x)
+    mask = d.mask.clone()
+    d.eval()
+    assert torch.equal(d.backward(g), g * mask), "a training forward is backpropagated through its mask"
+    d = mm.Dropout(0.5, generator=gen(0)).eval()
+    d(x)
+    d.train()
+    assert torch.equal(d.backward(g), g), "an eval forward (identity) is backpropagated as the identity"
+
+
 # ---------------------------------------------------------------------------
 # 5. gradcheck
 # ---------------------------------------------------------------------------
@@ -882,6 +896,11 @@ def test_gradcheck_small_on_correct_modules(name, build):
     assert isinstance(err, float), "gradcheck returns a Python float"
     assert mm.gradcheck(build(), x, eps=1e-5) < 1e-5, f"{name}: gradcheck with another eps"
     assert err < 1e-6, f"{name}: gradcheck error {err:.2e} is small"
+
+
+def test_gradcheck_non_contiguous_input():
+    x = torch.randn(4, 6, generator=gen(3)).t()  # (6, 4), a transposed view
+    assert mm.gradcheck(mm.Dense(4, 3, generator=gen(0)), x) < 1e-6, "gradcheck accepts a non-contiguous x"
 
 
 def test_gradcheck_large_on_broken_module():
