@@ -74,7 +74,9 @@ def randn(*shape, seed=0, dtype=F64, scale=1.0):
 
 
 def mlp(sizes, acts, seed=0, dtype=F64, init="he"):
-    """Sequential(Dense, act, Dense, act, ...) with seeded init; acts has len(sizes) - 1 entries (None = no activation)."""
+    """Sequential(Dense, act, Dense, act, ...) with seeded init.
+
+    `acts` has len(sizes) - 1 entries, activation classes or None (no activation)."""
     g = gen(seed)
     layers = []
     for (i, o), act in zip(zip(sizes[:-1], sizes[1:]), acts):
@@ -385,7 +387,8 @@ def _sequential_softmax_identity():
 
 def _sequential_dropout_train():
     g = gen(10)
-    d1, drop, d2 = mm.Dense(4, 6, generator=g, dtype=F64), mm.Dropout(0.5, generator=g), mm.Dense(6, 2, generator=g, dtype=F64)
+    d1, drop = mm.Dense(4, 6, generator=g, dtype=F64), mm.Dropout(0.5, generator=g)
+    d2 = mm.Dense(6, 2, generator=g, dtype=F64)
     model = randomise_biases(mm.Sequential(d1, mm.ReLU(), drop, d2))
 
     def ref(x, leaf):  # the mask of the forward just run
@@ -794,7 +797,8 @@ def test_no_hard_coded_device():
     value = loss(y, torch.empty(5, 2, device=meta))
     grad_x = model.backward(loss.backward())
     assert y.device == meta and value.device == meta and grad_x.device == meta, "forward/backward stay on device"
-    for opt in (mm.SGD(model.param(), lr=0.1, momentum=0.9, weight_decay=0.1), mm.Adam(model.param(), weight_decay=0.1)):
+    for opt in (mm.SGD(model.param(), lr=0.1, momentum=0.9, weight_decay=0.1),
+                mm.Adam(model.param(), weight_decay=0.1)):
         opt.step()
         opt.step()
         opt.zero_grad()
