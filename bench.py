@@ -393,17 +393,17 @@ def table_rows(disk, big, ops):
     for batch_size, r in disk.items():
         ratio = r["minimlp"]["median"] / r["torch"]["median"]
         rows.append((f"disk net, manual loop, batch {batch_size}", "ms / epoch",
-                     cell(r["minimlp"]), cell(r["torch"]), f"{ratio:.2f}",
+                     cell(r["minimlp"]), cell(r["torch"]), f"{ratio:.3f}",
                      verdict(ratio, TARGETS[batch_size])))
     for batch_size, r in disk.items():
         ratio = r["fit"]["median"] / r["torch"]["median"]
         overhead = r["fit"]["median"] / r["minimlp"]["median"]
         rows.append((f"disk net, `fit`, batch {batch_size}", "ms / epoch",
                      cell(r["fit"]), cell(r["torch"]),
-                     f"{ratio:.2f} (fit / manual loop {overhead:.2f})", ""))
+                     f"{ratio:.3f} (fit / manual loop {overhead:.2f})", ""))
     ratio = big["minimlp"]["median"] / big["torch"]["median"]
     rows.append(("784-1024-1024-10, CE, batch 256", "ms / step", cell(big["minimlp"]),
-                 cell(big["torch"]), f"{ratio:.2f}", verdict(ratio, TARGETS["big"])))
+                 cell(big["torch"]), f"{ratio:.3f}", verdict(ratio, TARGETS["big"])))
     gflops = {name: big_flops() / (big[name]["median"] * 1e-3) / 1e9 for name in big}
     rows.append(("784-1024-1024-10, CE, batch 256", "GFLOP/s (% of peak)",
                  f"{gflops['minimlp']:.1f} ({gflops['minimlp'] / gflops['mm']:.0%})",
@@ -454,16 +454,17 @@ def markdown(rows, info, ops, repeats, big_steps, clock, worst):
     def op_list(counts):
         return ", ".join(f"`{name.removeprefix('aten.')}` {n:g}" for name, n in counts.items())
     ours, theirs = ops["minimlp"], ops["torch"]
+    threads = f"{info['threads']} thread" + ("s" if info["threads"] > 1 else "")
+    clock = "wall-clock time" if clock == "wall" else "CPU time of the benchmark's thread"
     return f"""<!-- written by `{info['command']}`; do not edit by hand -->
-- **Machine:** {info['cpu']}, torch {info['torch']}, Python {info['python']},
-  {info['threads']} thread(s); {info['date']}, load average {info['load_average_1min']:.1f}
-  at the end of the run.
+- **Machine:** {info['cpu']}; torch {info['torch']}, Python {info['python']}, {threads}.
+- **When:** {info['date']}; load average {info['load_average_1min']:.1f} at the end of the run.
 - **Command:** `{info['command']}`.
-- **Method:** {'wall-clock' if clock == 'wall' else 'CPU'} time; median over {repeats}
-  interleaved repeats (min–max in brackets). The disk net is 2-25-25-25-1 (ReLU, Sigmoid, MSE,
-  SGD lr 0.1) trained for one epoch of 1000 points; the compute-bound net is timed over
-  {big_steps} steps per repeat. Before timing, float64 copies trained by both frameworks were
-  checked to agree (largest relative difference {worst:.1g}).
+- **Method:** {clock}, median over {repeats} interleaved repeats (min–max in brackets).
+  The disk net is 2-25-25-25-1 (ReLU, Sigmoid, MSE, SGD lr 0.1), one epoch of 1000 points;
+  the compute-bound net is timed over {big_steps} steps per repeat. Before timing, float64
+  copies trained by both frameworks were checked to agree (largest relative difference
+  {worst:.1g}).
 
 {markdown_table(rows)}
 
@@ -477,7 +478,7 @@ Aten ops per training step (disk net, batch 10), counted with a `TorchDispatchMo
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=None,
-                        help="interleaved timing repeats per case (default 18; 6 with --quick)")
+                        help="interleaved timing repeats per case (default 24; 6 with --quick)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     parser.add_argument("--clock", choices=CLOCKS, default="wall",
                         help="wall-clock time (default) or this thread's CPU time (only with "
@@ -495,7 +496,7 @@ def parse_args():
     if args.clock == "cpu" and args.threads != 1:
         parser.error("--clock cpu counts only the calling thread: use it with --threads 1")
     if args.repeats is None:
-        args.repeats = 6 if args.quick else 18
+        args.repeats = 6 if args.quick else 24
     if not args.quick:
         args.out = args.out or ROOT / "docs" / "performance_table.md"
         args.json = args.json or ROOT / "results" / "bench.json"
