@@ -492,6 +492,29 @@ def test_sequential_backward_without_input_grad():
     assert d.backward(randn(9, 8, seed=17), input_grad=False) is None, "Dense.backward(input_grad=False) returns None"
 
 
+@pytest.mark.parametrize("case", ["sequential_3_8_8_8_2", "sequential_softmax_identity_dropout_eval", "sigmoid",
+                                  "softmax", "mse_mean_target_N_vs_pred_N1", "cross_entropy"])
+def test_float32_agrees_with_float64(case):
+    """The default dtype path: the same case run in float32 agrees with float64 to float32 precision."""
+    results = []
+    for dtype in (F64, torch.float32):
+        module, x, target, _ = ORACLE_CASES[case]()
+        if hasattr(module, "to"):
+            module.to(dtype)
+        x = x.to(dtype)
+        if target is None:
+            y = module(x)
+            grad_x = module.backward(randn(*y.shape, seed=7).to(dtype))  # same values in both dtypes
+        else:
+            y = module(x, target.to(dtype) if target.is_floating_point() else target)
+            grad_x = module.backward()
+        assert y.dtype == dtype and grad_x.dtype == dtype, f"{dtype} in, {dtype} out"
+        params = module.param() if hasattr(module, "param") else []
+        results.append([y, grad_x] + [g for _, g in params])
+    for i, (a, b) in enumerate(zip(*results)):
+        assert rel_err(a, b) < 1e-5, f"{case}: quantity {i} agrees in float32 (rel err {rel_err(a, b):.1e})"
+
+
 def test_largest_gradient_error_vs_autograd():
     """Reports (with -s) the largest relative gradient error seen over all oracle cases."""
     worst, raised = {}, []
