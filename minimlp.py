@@ -156,6 +156,10 @@ class Module:
     def load_state_dict(self, state: dict) -> None:
         """Copy values into the parameters in place, after checking names and shapes."""
         own = {name: value for name, value, _ in self.named_param()}
+        for name, value in state.items():
+            if not isinstance(value, _TENSOR):
+                raise TypeError(f"{type(self).__name__}.load_state_dict: {name!r} must be a "
+                                f"tensor, got {type(value).__name__}")
         problems = [f"missing key {name!r}" for name in own if name not in state]
         problems += [f"unexpected key {name!r}" for name in state if name not in own]
         problems += [
@@ -265,7 +269,9 @@ class Dense(Module):
 
     def _ones(self, like: Tensor) -> Tensor:
         """A vector of N ones, made once per batch size (not once per step)."""
-        if self.ones is None or self.ones.shape[0] != like.shape[0] or self.ones.dtype != like.dtype:
+        ones = self.ones
+        if (ones is None or ones.shape[0] != like.shape[0] or ones.dtype != like.dtype
+                or ones.device != like.device):
             self.ones = like.new_ones(like.shape[0])
         return self.ones
 
@@ -430,12 +436,14 @@ class Dropout(Module):
             raise ValueError(f"Dropout: p must be a probability in [0, 1), got {p!r}")
         self.p, self.generator = float(p), generator
         self.mask = None  # the scaled mask of the last training forward
+        self.shape = None  # the input shape of the last forward (None: no forward yet)
 
     # --8<-- [start:dropout_forward]
     def forward(self, x: Tensor) -> Tensor:
         _check_tensor(self, "input", x)
+        self.shape = x.shape
         if not self.training:
-            self.mask = None
+            self.mask = None  # eval mode: the identity, nothing to remember
             return x
         # Keep each entry with probability $1 - p$. Scaling the kept ones by
         # $1/(1-p)$ now ("inverted" dropout) keeps $\mathbb{E}[\text{output}] = x$,
@@ -447,10 +455,10 @@ class Dropout(Module):
 
     # --8<-- [start:dropout_backward]
     def backward(self, grad_output: Tensor) -> Tensor:
-        if not self.training:
+        _check_saved(self, self.shape)
+        _check_shape(self, "grad_output", grad_output, self.shape)
+        if self.mask is None:  # the last forward ran in eval mode: the identity
             return grad_output
-        _check_saved(self, self.mask)
-        _check_shape(self, "grad_output", grad_output, self.mask.shape)
         # output $= x \odot m$, so $\partial\ell/\partial x = \partial\ell/\partial(\text{output}) \odot m$
         return grad_output * self.mask
     # --8<-- [end:dropout_backward]
@@ -799,7 +807,8 @@ def accuracy(prediction: Tensor, target: Tensor) -> float:
     n = prediction.shape[0]
     if prediction.dim() == 2 and prediction.shape[1] > 1:
         predicted = prediction.argmax(dim=1)
-        true = target.argmax(dim=1) if target.dim() == 2 else target.reshape(-1)
+        one_hot = target.dim() == 2 and target.shape[1] == prediction.shape[1]
+        true = target.argmax(dim=1) if one_hot else _class_indices(prediction, target)
     else:
         predicted = prediction.reshape(-1) >= 0.5
         true = target.reshape(-1) >= 0.5
@@ -808,6 +817,15 @@ def accuracy(prediction: Tensor, target: Tensor) -> float:
                          f"has shape {tuple(target.shape)}; expected {n} labels")
     return (predicted == true).sum().item() / n
 # --8<-- [end:accuracy]
+
+
+def _class_indices(prediction: Tensor, target: Tensor) -> Tensor:
+    """Class-index targets, `(N,)` or `(N, 1)`, as `(N,)`; any other shape is an error."""
+    if target.dim() == 1 or (target.dim() == 2 and target.shape[1] == 1):
+        return target.reshape(-1)
+    raise ValueError(f"accuracy: prediction has shape {tuple(prediction.shape)}, so target must "
+                     f"be class indices (N,) or one-hot {tuple(prediction.shape)}, "
+                     f"got {tuple(target.shape)}")
 
 
 def fit(model: Module, loss, optimizer: Optimizer, x: Tensor, y: Tensor, epochs: int,
@@ -913,7 +931,7 @@ def gradcheck(module: Module, x: Tensor, eps: float = 1e-6) -> float:
     """
     _check_tensor("gradcheck", "x", x)
     module = copy.deepcopy(module).to(dtype=_FLOAT64)
-    x = x.to(dtype=_FLOAT64, copy=True)
+    x = x.to(dtype=_FLOAT64, copy=True).contiguous()  # a private copy, entries in order
     # Reduce the output to one number with fixed weights $r$ (all different),
     # $\ell = \sum y \odot r$, so that $\partial\ell/\partial y = r$.
     output = module.forward(x)
