@@ -59,39 +59,6 @@ _FLOAT64 = empty(0).double().dtype
 
 
 # ---------------------------------------------------------------------------
-# ## Checks shared by every module
-#
-# Bad input should fail at once, with a message that names the module, what
-# it received and what it expected — not deep inside a matrix product.
-# ---------------------------------------------------------------------------
-
-
-def _check_tensor(owner: object, name: str, value: object) -> None:
-    """Raise TypeError unless `value` is a floating-point tensor."""
-    if not isinstance(value, _TENSOR):
-        raise TypeError(f"{owner!r}: {name} must be a torch tensor, got {type(value).__name__}")
-    if not value.is_floating_point():
-        raise TypeError(
-            f"{owner!r}: {name} must be a floating-point tensor (float32 or float64), "
-            f"got {value.dtype}; convert it first, e.g. x.float()"
-        )
-
-
-def _check_saved(owner: object, saved: object) -> None:
-    """Raise RuntimeError when backward runs before the forward it needs."""
-    if saved is None:
-        raise RuntimeError(f"{owner!r}: backward() called before forward(); run forward() first")
-
-
-def _check_shape(owner: object, name: str, value: Tensor, expected: tuple) -> None:
-    """Raise ValueError when `value` does not have the `expected` shape."""
-    if tuple(value.shape) != tuple(expected):
-        raise ValueError(
-            f"{owner!r}: {name} has shape {tuple(value.shape)}, expected {tuple(expected)}"
-        )
-
-
-# ---------------------------------------------------------------------------
 # ## Module: the interface every layer follows
 #
 # A module maps an input to an output in `forward`, and in `backward` maps
@@ -965,3 +932,36 @@ def _relative_error(analytic: Tensor, numeric: Tensor) -> float:
     """$\\lVert a - n \\rVert / \\max(\\lVert a \\rVert, \\lVert n \\rVert)$, and 0 when both are 0."""
     scale = max(analytic.norm().item(), numeric.norm().item())
     return (analytic - numeric).norm().item() / scale if scale > 0 else 0.0
+
+
+# ---------------------------------------------------------------------------
+# ## Checks shared by every module
+#
+# Bad input should fail at once, with a message that names the module, what
+# it received and what it expected — not deep inside a matrix product.
+# ---------------------------------------------------------------------------
+
+
+def _check_tensor(owner: object, name: str, value: object) -> None:
+    """Raise TypeError unless `value` is a floating-point tensor."""
+    if not isinstance(value, _TENSOR):
+        raise TypeError(f"{owner!r}: {name} must be a torch tensor, got {type(value).__name__}")
+    if not value.is_floating_point():
+        raise TypeError(
+            f"{owner!r}: {name} must be a floating-point tensor (float32 or float64), "
+            f"got {value.dtype}; convert it first, e.g. x.float()"
+        )
+
+
+def _check_saved(owner: object, saved: object) -> None:
+    """Raise RuntimeError when backward runs before the forward it needs."""
+    if saved is None:
+        raise RuntimeError(f"{owner!r}: backward() called before forward(); run forward() first")
+
+
+def _check_shape(owner: object, name: str, value: Tensor, expected: tuple) -> None:
+    """Raise ValueError when `value` does not have the `expected` shape."""
+    if tuple(value.shape) != tuple(expected):
+        raise ValueError(
+            f"{owner!r}: {name} has shape {tuple(value.shape)}, expected {tuple(expected)}"
+        )
