@@ -326,32 +326,26 @@ def big_flops():
                for i, (n_in, n_out) in enumerate(layers))
 
 
-def mm_chain(x, weights, grads_out):
-    """The matmuls of one training step of the big net, bare, into preallocated outputs."""
-    (w1, w2, w3), (h1, h2, s, gw1, gw2, gw3, g1, g2), g3 = weights, grads_out[:-1], grads_out[-1]
-    torch.mm(x, w1.t(), out=h1)      # (N, 784) @ (784, 1024) -> (N, 1024)
-    torch.mm(h1, w2.t(), out=h2)     # (N, 1024) @ (1024, 1024) -> (N, 1024)
-    torch.mm(h2, w3.t(), out=s)      # (N, 1024) @ (1024, 10) -> (N, 10)
-    torch.mm(g3.t(), h2, out=gw3)    # (10, N) @ (N, 1024) -> (10, 1024)
-    torch.mm(g3, w3, out=g2)         # (N, 10) @ (10, 1024) -> (N, 1024)
-    torch.mm(g2.t(), h1, out=gw2)    # (1024, N) @ (N, 1024) -> (1024, 1024)
-    torch.mm(g2, w2, out=g1)         # (N, 1024) @ (1024, 1024) -> (N, 1024)
-    torch.mm(g1.t(), x, out=gw1)     # (1024, N) @ (N, 784) -> (1024, 784)
-
-
 def mm_chain_runner(x, steps):
+    """A callable doing ``steps`` times the 8 matmuls of one training step of the big net, bare:
+    ``torch.mm`` into preallocated outputs, no bias, activation, loss or update (the peak)."""
     generator = torch.Generator().manual_seed(1)
-    sizes = BIG_SIZES
-    weights = [torch.randn(o, i, generator=generator) for i, o in zip(sizes[:-1], sizes[1:])]
-    n = BIG_BATCH
-    buffers = [torch.empty(n, sizes[1]), torch.empty(n, sizes[2]), torch.empty(n, sizes[3]),
-               torch.empty(sizes[1], sizes[0]), torch.empty(sizes[2], sizes[1]),
-               torch.empty(sizes[3], sizes[2]), torch.empty(n, sizes[1]),
-               torch.empty(n, sizes[2]), torch.randn(n, sizes[3], generator=generator)]
+    n, (d0, d1, d2, d3) = BIG_BATCH, BIG_SIZES
+    w1, w2, w3 = (torch.randn(o, i, generator=generator) for i, o in ((d0, d1), (d1, d2), (d2, d3)))
+    h1, h2, s = torch.empty(n, d1), torch.empty(n, d2), torch.empty(n, d3)
+    g3, g2, g1 = torch.randn(n, d3, generator=generator), torch.empty(n, d2), torch.empty(n, d1)
+    gw1, gw2, gw3 = torch.empty(d1, d0), torch.empty(d2, d1), torch.empty(d3, d2)
 
     def run():
         for _ in range(steps):
-            mm_chain(x, weights, buffers)
+            torch.mm(x, w1.t(), out=h1)      # (N, 784) @ (784, 1024) -> (N, 1024)
+            torch.mm(h1, w2.t(), out=h2)     # (N, 1024) @ (1024, 1024) -> (N, 1024)
+            torch.mm(h2, w3.t(), out=s)      # (N, 1024) @ (1024, 10) -> (N, 10)
+            torch.mm(g3.t(), h2, out=gw3)    # (10, N) @ (N, 1024) -> (10, 1024)
+            torch.mm(g3, w3, out=g2)         # (N, 10) @ (10, 1024) -> (N, 1024)
+            torch.mm(g2.t(), h1, out=gw2)    # (1024, N) @ (N, 1024) -> (1024, 1024)
+            torch.mm(g2, w2, out=g1)         # (N, 1024) @ (1024, 1024) -> (N, 1024)
+            torch.mm(g1.t(), x, out=gw1)     # (1024, N) @ (N, 784) -> (1024, 784)
     return run
 
 
