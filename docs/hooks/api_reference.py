@@ -3,7 +3,8 @@
 Reads minimlp.py with ``ast`` (it is never imported: building the docs needs no torch). The public
 names are ``__all__`` when the file defines it, else every top-level class and function whose name
 does not start with ``_``. For each: its signature as written in the source, its docstring (Markdown),
-and for a class its public methods that have a docstring.
+and for a class its public methods (its own, and those of an undocumented base such as the
+optimizers' shared `Optimizer`), each with its signature and docstring if it has one.
 
 The page ``api.md`` holds the marker line ``<!-- minimlp:api-reference -->``, replaced by Markdown.
 """
