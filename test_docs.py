@@ -205,6 +205,21 @@ def test_worked_example_output_and_table_are_what_minimlp_computes():
         assert _parse_numbers(value) == pytest.approx(values[name], abs=1e-4), f"table row {name}"
 
 
+def test_committed_runs_used_the_current_defaults_of_train_py():
+    # The experiment page shows the committed seeds.json files; they must come from train.py as it is.
+    sys.path.insert(0, str(ROOT))
+    try:
+        import train
+    finally:
+        sys.path.remove(str(ROOT))
+    for variant in sorted(p.name for p in (DOCS / "assets" / "results").iterdir()):
+        run = json.loads((DOCS / "assets" / "results" / variant / "seeds.json").read_text())["config"]
+        rerun = f"rerun: python train.py --seeds 10 ... --out docs/assets/results/{variant}"
+        assert (run["epochs"], run["batch_size"]) == (train.EPOCHS, train.BATCH_SIZE), rerun
+        assert run["lr"] == train.DEFAULT_LR[(run["optimizer"], run["loss"], run["outputs"])], rerun
+        assert (run["momentum"], run["schedule"], run["seeds"]) == (train.MOMENTUM, "cosine", 10), rerun
+
+
 # ---------------------------------------------------------------------------
 # The built site, in a browser
 # ---------------------------------------------------------------------------
