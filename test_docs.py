@@ -160,7 +160,7 @@ def test_annotated_source_keeps_every_code_line_in_order():
 def test_annotated_source_drops_markers_and_rules():
     annotated = _load_hook("annotated_source")
     markdown = annotated.render_markdown(SOURCE.read_text(encoding="utf-8"))
-    assert "8<" not in markdown.replace("`# ;--8<-- [start:NAME]`", "").replace("`# ;--8<-- [end:NAME]`", "")
+    assert "8<" not in markdown.replace("`# ;--8<-- [start:NAME]`", "").replace("`# --8<-- [end:NAME]`", "")
     assert "# -----" not in markdown
 
 
@@ -295,7 +295,7 @@ def test_built_site_loads_nothing_from_outside(site):
 def test_annotated_page_keeps_marker_names_quoted_in_comments(site):
     # minimlp.py's header comment quotes the marker syntax; pymdownx.snippets would drop that line
     html = (site / "annotated" / "index.html").read_text(encoding="utf-8")
-    assert "[start:NAME]" in html and "[end:NAME]" in html
+    assert "[start:NAME]" in html and "[end:NAME]" in html and ";--8" not in html
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -116,8 +116,9 @@ def split_rows(source: str) -> list[tuple[list[str], list[str]]]:
 
 def _escape_section_markers(text: str) -> str:
     """pymdownx.snippets drops every page line that holds a section marker (`--8<-- [start:x]`), even
-    one quoted in prose; a ';' before it is its escape (removed again when the page is rendered)."""
-    return SECTION_MARKER_IN_TEXT.sub(r";\1", text)
+    one quoted in prose; a ';' before the line's first marker is the escape (snippets removes it, and
+    looks no further along the line)."""
+    return "\n".join(SECTION_MARKER_IN_TEXT.sub(r";\1", line, count=1) for line in text.split("\n"))
 
 
 def _fence(code: str) -> str:
