@@ -1,4 +1,4 @@
-"""minimlp — a multilayer-perceptron framework written by hand on torch tensors.
+r"""minimlp — a multilayer-perceptron framework written by hand on torch tensors.
 
 This one file is a complete, small deep-learning framework: layers, activations,
 losses, optimizers and a training loop, with every gradient derived and written
@@ -8,24 +8,26 @@ EE-559 mini-project 2), and by anyone who wants to see backpropagation with
 nothing hidden. Copy this file alone into your project; it needs only torch.
 
 The rule it keeps, the strictest form of the homework's: at run time the only
-contact with torch is ``from torch import empty``. Every other operation is a
-method of a tensor (``x.mm(w)``, ``x.exp()``, ...). There is no ``torch.nn``, no
-``torch.autograd``, no ``torch.optim``; the code runs with
-``torch.set_grad_enabled(False)`` in force.
+contact with torch is `from torch import empty`. Every other operation is a
+method of a tensor (`x.mm(w)`, `x.exp()`, ...). There is no `torch.nn`, no
+`torch.autograd`, no `torch.optim`; the code runs with
+`torch.set_grad_enabled(False)` in force.
 
-Notation (the same as the docs). For layer $l = 1 \\dots L$:
-$s^{(l)} = x^{(l-1)} w^{(l)T} + b^{(l)}$ and $x^{(l)} = \\sigma(s^{(l)})$,
-with $x^{(0)}$ the input and $\\ell$ the loss. A batch is a matrix whose rows
-are samples: an input has shape ``(N, in_features)``.
+Notation (the same as the docs). For layer $l = 1 \dots L$:
+$s^{(l)} = x^{(l-1)} w^{(l)T} + b^{(l)}$ and $x^{(l)} = \sigma(s^{(l)})$,
+with $x^{(0)}$ the input and $\ell$ the loss. A batch is a matrix whose rows
+are samples: an input has shape `(N, in_features)`.
 
-Example::
+Example:
 
-    model = Sequential(Dense(2, 25), ReLU(), Dense(25, 1), Sigmoid())
-    history = fit(model, MSELoss(), SGD(model.param(), lr=0.1), x, y, epochs=10)
+```python
+model = Sequential(Dense(2, 25), ReLU(), Dense(25, 1), Sigmoid())
+history = fit(model, MSELoss(), SGD(model.param(), lr=0.1), x, y, epochs=10)
+```
 """
 
-# Snippet sections. The docs include the code between
-# `# --8<-- [start:NAME]` and `# --8<-- [end:NAME]` markers, so the code they
+# Snippet sections. The docs include the code between a `[start:NAME]` and an
+# `[end:NAME]` marker comment (pymdownx.snippets' syntax), so the code they
 # show is always the code that runs. The names, stable once chosen:
 # module, dense_init, dense_forward, dense_backward, relu_forward,
 # relu_backward, tanh_forward, tanh_backward, sigmoid_forward,
@@ -87,12 +89,16 @@ class Module:
         self.training = True
 
     def forward(self, *inputs: Tensor) -> Tensor:
+        """Compute the output, and save what `backward` will need."""
         raise NotImplementedError(f"{type(self).__name__} must implement forward()")
 
     def backward(self, *grad_outputs: Tensor) -> Tensor:
+        r"""Take $\partial\ell/\partial(\text{output})$, return $\partial\ell/\partial(\text{input})$,
+        and add the parameter gradients into the module's gradient tensors."""
         raise NotImplementedError(f"{type(self).__name__} must implement backward()")
 
     def __call__(self, *inputs: Tensor) -> Tensor:
+        """`module(x)` is `module.forward(x)`."""
         return self.forward(*inputs)
 
     def named_param(self) -> list:
@@ -105,14 +111,17 @@ class Module:
         return [(value, grad) for _, value, grad in self.named_param()]
 
     def zero_grad(self) -> None:
+        """Set every gradient to zero, in place (gradients accumulate otherwise)."""
         for _, grad in self.param():
             grad.zero_()
 
     def train(self, mode: bool = True) -> Module:
+        """Training mode (the default; Dropout drops). Returns the module."""
         self.training = mode
         return self
 
     def eval(self) -> Module:
+        """Evaluation mode (Dropout is the identity). Returns the module."""
         return self.train(False)
     # --8<-- [end:module]
 
@@ -163,10 +172,10 @@ class Module:
 
 
 class Dense(Module):
-    """Affine layer $s = x w^T + b$: `Dense(2, 25)` maps `(N, 2)` to `(N, 25)`.
+    r"""Affine layer $s = x w^T + b$: `Dense(2, 25)` maps `(N, 2)` to `(N, 25)`.
 
-    `init="he"` draws $w \\sim \\mathcal{N}(0, 2/\\text{in})$ (suits ReLU, the
-    report's choice); `init="xavier"` draws $w \\sim \\mathcal{N}(0, 2/(\\text{in}+\\text{out}))$.
+    `init="he"` draws $w \sim \mathcal{N}(0, 2/\text{in})$ (suits ReLU, the
+    report's choice); `init="xavier"` draws $w \sim \mathcal{N}(0, 2/(\text{in}+\text{out}))$.
     The bias starts at zero. Pass a `torch.Generator` for a reproducible init.
     """
 
@@ -213,8 +222,8 @@ class Dense(Module):
 
     # --8<-- [start:dense_backward]
     def backward(self, grad_output: Tensor, input_grad: bool = True) -> Optional[Tensor]:
-        """Take $\\partial\\ell/\\partial s$, accumulate the parameter gradients,
-        return $\\partial\\ell/\\partial x$ (None when `input_grad=False`: the
+        r"""Take $\partial\ell/\partial s$, accumulate the parameter gradients,
+        return $\partial\ell/\partial x$ (None when `input_grad=False`: the
         first layer of a network needs no gradient for the data)."""
         _check_saved(self, self.input)
         _check_shape(self, "grad_output", grad_output, (self.input.shape[0], self.out_features))
@@ -258,7 +267,7 @@ class Dense(Module):
 
 
 class ReLU(Module):
-    """$\\sigma(s) = \\max(0, s)$."""
+    r"""$\sigma(s) = \max(0, s)$."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -283,7 +292,7 @@ class ReLU(Module):
 
 
 class Tanh(Module):
-    """$\\sigma(s) = \\tanh(s)$."""
+    r"""$\sigma(s) = \tanh(s)$."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -308,7 +317,7 @@ class Tanh(Module):
 
 
 class Sigmoid(Module):
-    """$\\sigma(s) = 1 / (1 + e^{-s})$, computed without overflow for any $s$."""
+    r"""$\sigma(s) = 1 / (1 + e^{-s})$, computed without overflow for any $s$."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -341,7 +350,7 @@ class Sigmoid(Module):
 
 # --8<-- [start:identity]
 class Identity(Module):
-    """$\\sigma(s) = s$ (the report's "Linear" activation): $\\sigma'(s) = 1$."""
+    r"""$\sigma(s) = s$ (the report's "Linear" activation): $\sigma'(s) = 1$."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -360,7 +369,7 @@ class Identity(Module):
 
 
 class Softmax(Module):
-    """$x_i = e^{s_i} / \\sum_j e^{s_j}$ over each row (dim 1): turns scores into probabilities."""
+    r"""$x_i = e^{s_i} / \sum_j e^{s_j}$ over each row (dim 1): turns scores into probabilities."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -462,9 +471,9 @@ class Sequential(Module):
 
     # --8<-- [start:sequential_backward]
     def backward(self, grad_output: Tensor, input_grad: bool = True) -> Optional[Tensor]:
-        """Backpropagate $\\partial\\ell/\\partial x^{(L)}$ through every module,
+        r"""Backpropagate $\partial\ell/\partial x^{(L)}$ through every module,
         last first. With `input_grad=False` it returns None and a first `Dense`
-        skips $\\partial\\ell/\\partial x^{(0)}$, which training never uses."""
+        skips $\partial\ell/\partial x^{(0)}$, which training never uses."""
         if not self.modules:  # an empty Sequential is the identity
             return grad_output if input_grad else None
         *later, first = reversed(self.modules)
@@ -522,7 +531,7 @@ class Sequential(Module):
 
 
 class MSELoss:
-    """Mean squared error $\\ell = \\frac{1}{M}\\sum (x - y)^2$ over all $M$ entries
+    r"""Mean squared error $\ell = \frac{1}{M}\sum (x - y)^2$ over all $M$ entries
     (`reduction="mean"`, as PyTorch), or the plain sum (`"sum"`, as the report)."""
 
     def __init__(self, reduction: str = "mean") -> None:
@@ -536,6 +545,7 @@ class MSELoss:
 
     # --8<-- [start:mse_forward]
     def forward(self, prediction: Tensor, target: Tensor) -> Tensor:
+        """The loss (a 0-dim tensor) of `prediction` against a `target` of the same shape."""
         _check_tensor(self, "prediction", prediction)
         target = self._match_target(prediction, target)
         # $d = x - y$, saved for backward
@@ -549,6 +559,7 @@ class MSELoss:
 
     # --8<-- [start:mse_backward]
     def backward(self) -> Tensor:
+        r"""$\partial\ell/\partial x$ for the last forward, shaped like the prediction."""
         _check_saved(self, self.difference)
         # $\partial\ell/\partial x = 2 d$ (sum), or $2 d / M$ (mean)
         scale = 2.0 / self.difference.numel() if self.reduction == "mean" else 2.0
@@ -573,8 +584,8 @@ class MSELoss:
 
 
 class CrossEntropyLoss:
-    """Softmax and negative log-likelihood fused: $\\ell = -\\frac{1}{N}\\sum_n
-    \\log \\mathrm{softmax}(z_n)_{y_n}$ for logits $z$ `(N, C)` and class indices
+    r"""Softmax and negative log-likelihood fused: $\ell = -\frac{1}{N}\sum_n
+    \log \mathrm{softmax}(z_n)_{y_n}$ for logits $z$ `(N, C)` and class indices
     $y$ `(N,)`. Feed it raw scores: no Softmax module before it."""
 
     def __init__(self) -> None:
@@ -586,6 +597,7 @@ class CrossEntropyLoss:
 
     # --8<-- [start:cross_entropy_forward]
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        """The mean loss (a 0-dim tensor) of logits `(N, C)` against class indices `(N,)`."""
         _check_tensor(self, "logits", logits)
         target = self._check_target(logits, target)
         # log-sum-exp trick: with $m = \max_j z_j$,
@@ -597,13 +609,15 @@ class CrossEntropyLoss:
         log_probabilities = shifted - sums.log()
         self.probabilities = exps.div_(sums)
         self.target = target
-        # pick $\log \mathrm{softmax}(z_n)_{y_n}$ in each row n: (N, C) -> (N, 1)
+        # pick $\log \mathrm{softmax}(z_n)_{y_n}$, the entry of the true class, in each row $n$
+        # (N, C) gathered at (N, 1) indices -> (N, 1)
         picked = log_probabilities.gather(1, target.view(-1, 1))
         return -picked.mean()
     # --8<-- [end:cross_entropy_forward]
 
     # --8<-- [start:cross_entropy_backward]
     def backward(self) -> Tensor:
+        r"""$\partial\ell/\partial z$ for the last forward, shaped like the logits."""
         _check_saved(self, self.probabilities)
         n = self.probabilities.shape[0]
         # Valid only for this fused pair (softmax then negative log-likelihood):
@@ -668,17 +682,18 @@ class Optimizer:
         self.lr, self.weight_decay = lr, weight_decay
 
     def zero_grad(self) -> None:
+        """Set the gradient of every parameter this optimizer holds to zero, in place."""
         for _, grad in self.params:
             grad.zero_()
 
     def _decayed(self, value: Tensor, grad: Tensor) -> Tensor:
-        """L2 weight decay adds $\\lambda w$ to the gradient: $g + \\lambda w$ (a new tensor)."""
+        r"""L2 weight decay adds $\lambda w$ to the gradient: $g + \lambda w$ (a new tensor)."""
         return grad.add(value, alpha=self.weight_decay) if self.weight_decay else grad
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent, with optional momentum (PyTorch's form):
-    $v \\leftarrow \\mu v + g$, $w \\leftarrow w - \\eta v$."""
+    r"""Stochastic gradient descent, with optional momentum (PyTorch's form):
+    $v \leftarrow \mu v + g$, $w \leftarrow w - \eta v$."""
 
     def __init__(self, params, lr: float, momentum: float = 0.0,
                  weight_decay: float = 0.0) -> None:
@@ -690,6 +705,7 @@ class SGD(Optimizer):
 
     # --8<-- [start:sgd_step]
     def step(self) -> None:
+        """Move every parameter once against its gradient, in place."""
         for index, (value, grad) in enumerate(self.params):
             grad = self._decayed(value, grad)
             if self.momentum:
@@ -705,7 +721,7 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba, 2015): a step $\\eta\\, \\hat m / (\\sqrt{\\hat v} + \\epsilon)$
+    r"""Adam (Kingma & Ba, 2015): a step $\eta\, \hat m / (\sqrt{\hat v} + \epsilon)$
     from running means of the gradient and of its square, bias-corrected."""
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999),
@@ -721,6 +737,7 @@ class Adam(Optimizer):
 
     # --8<-- [start:adam_step]
     def step(self) -> None:
+        """One Adam update of every parameter, in place."""
         beta1, beta2 = self.betas
         self.steps += 1
         t = self.steps
@@ -841,7 +858,7 @@ def _train_epoch(model, loss, optimizer, x, y, batch_size, shuffle, generator) -
 
 
 def _backward(model: Module, grad_output: Tensor) -> None:
-    """Backpropagate; a Sequential is told that nobody needs $\\partial\\ell/\\partial x^{(0)}$."""
+    r"""Backpropagate; a Sequential is told that nobody needs $\partial\ell/\partial x^{(0)}$."""
     if isinstance(model, Sequential):
         model.backward(grad_output, input_grad=False)
     else:
@@ -929,7 +946,7 @@ def _numeric_gradient(loss: Callable[[], float], tensor: Tensor, eps: float) -> 
 
 
 def _relative_error(analytic: Tensor, numeric: Tensor) -> float:
-    """$\\lVert a - n \\rVert / \\max(\\lVert a \\rVert, \\lVert n \\rVert)$, and 0 when both are 0."""
+    r"""$\lVert a - n \rVert / \max(\lVert a \rVert, \lVert n \rVert)$, and 0 when both are 0."""
     scale = max(analytic.norm().item(), numeric.norm().item())
     return (analytic - numeric).norm().item() / scale if scale > 0 else 0.0
 
