@@ -36,37 +36,45 @@ from minimlp import (SGD, Adam, CrossEntropyLoss, Dense, MSELoss, ReLU, Sequenti
                      Sigmoid, accuracy, fit)
 
 # ---------------------------------------------------------------------------
-# Defaults. Each was chosen by measuring the median test accuracy over seeds
-# 0-9 under the 5 s budget of a --no-plot run (see the commit messages).
+# Defaults. The training settings were chosen by measurement: mean accuracy
+# on 20000 fresh points over seeds 100-129 (not the seeds 0-9 of the reported
+# table, so that table is not tuned on its own test sets), with a --no-plot run
+# kept well under 5 s. Nearly every sensible setting lands at 99.0 +- 0.05 %
+# there: with 1000 training points that is about what this net can learn, and
+# constant-rate SGD stays near 98 %.
 
 CENTRE = (0.5, 0.5)
 RADIUS = 1 / math.sqrt(2 * math.pi)  # pi r^2 = 1/2: half the unit square
 N_POINTS = 1000                      # per split: train, validation, test
 HIDDEN = 25
-# The net sees (x - 0.5) * INPUT_SCALE: centred inputs in [-1, 1] instead of
-# [0, 1], so that ReLU kinks start spread around the disk rather than all
-# passing near the corner (0, 0).
+# The net sees (x - 0.5) * INPUT_SCALE, centred inputs in [-1, 1]^2. With its
+# zero initial biases every first-layer ReLU kink starts as a line through the
+# input origin: the corner (0, 0) of the square for raw inputs, the centre of
+# the disk for centred ones.
 INPUT_SCALE = 2.0
 EPOCHS = 300
-BATCH_SIZE = 32
-MOMENTUM = 0.9
-WEIGHT_DECAY = 0.0
+BATCH_SIZE = 64
+# Heavy momentum with a small rate (step ~ lr / (1 - momentum) = 2) averages
+# the gradient over ~100 mini-batches: measured a little better than 0.9.
+MOMENTUM = 0.99
+WEIGHT_DECAY = 0.0  # any weight decay measured worse
 # Starting learning rate per (optimizer, loss, outputs); the cosine schedule
 # then takes it down to zero over the run.
 DEFAULT_LR = {
-    ("sgd", "mse", 1): 0.5,
-    ("sgd", "mse", 2): 0.5,
-    ("sgd", "ce", 2): 0.1,
-    ("adam", "mse", 1): 1e-2,
-    ("adam", "mse", 2): 1e-2,
-    ("adam", "ce", 2): 1e-2,
+    ("sgd", "mse", 1): 0.02,
+    ("sgd", "mse", 2): 0.02,
+    ("sgd", "ce", 2): 0.005,
+    ("adam", "mse", 1): 3e-3,
+    ("adam", "mse", 2): 3e-3,
+    ("adam", "ce", 2): 3e-3,
 }
 # Each random stream gets its own generator, seeded with 10 * seed + offset,
 # so that e.g. the test set depends on --seed only, not on any training option.
 STREAMS = {"train": 0, "val": 1, "test": 2, "init": 3, "shuffle": 4}
-FRAMES = 30      # about this many snapshots of the decision regions per run
-GRID = 100       # the plane is drawn as a GRID x GRID image
-LOG_LINES = 10   # about this many progress lines per run
+FRAMES = 30        # about this many snapshots of the decision regions in the GIF
+LIVE_UPDATES = 25  # about this many redraws of the live window per run (~0.1 s each)
+GRID = 100         # the plane is drawn as a GRID x GRID image
+LOG_LINES = 10     # about this many progress lines per run
 
 
 # ---------------------------------------------------------------------------
@@ -188,6 +196,16 @@ def log_line(epoch, epochs, lr, train, val, elapsed):
             f"val loss {val[0]:.5f} acc {100 * val[1]:6.2f} %  ({elapsed:.1f} s)")
 
 
+def epoch_metrics(history, epoch, model, loss_fn, inputs, targets):
+    """(loss, accuracy) on the training and validation sets after a 0-based epoch:
+    those fit() recorded when history is on, else measured now."""
+    if len(history):
+        return ((history.train_loss[epoch], history.train_acc[epoch]),
+                (history.val_loss[epoch], history.val_acc[epoch]))
+    return (evaluate(model, loss_fn, inputs["train"], targets["train"]),
+            evaluate(model, loss_fn, inputs["val"], targets["val"]))
+
+
 def train_one(args, seed, recorder=None, verbose=True):
     """Train one network on one seed's data; return a dict of results.
 
@@ -196,11 +214,8 @@ def train_one(args, seed, recorder=None, verbose=True):
     few epochs, and hands snapshots to the recorder (figures) when there is one.
     """
     data = make_data(seed)
-    x_train, y_train = data["train"]
-    x_val, y_val = data["val"]
-    targets = {split: make_targets(y, args.outputs, args.loss) for split, (_, y) in data.items()}
     inputs = {split: scale_inputs(x) for split, (x, _) in data.items()}
-
+    targets = {split: make_targets(y, args.outputs, args.loss) for split, (_, y) in data.items()}
     model = build_model(args.outputs, args.loss, generator=make_generator(seed, "init"))
     loss_fn = CrossEntropyLoss() if args.loss == "ce" else MSELoss()
     lr0 = resolve_lr(args)
@@ -212,16 +227,11 @@ def train_one(args, seed, recorder=None, verbose=True):
 
     def on_epoch_end(epoch, model, history):
         done = epoch + 1  # epochs completed so far
-        lr = optimizer.lr
+        lr = optimizer.lr  # the rate this epoch used
         if args.schedule == "cosine":
             optimizer.lr = cosine_lr(lr0, done, args.epochs)
         if verbose and (done % log_every == 0 or done == 1):
-            if len(history):  # history on: reuse what fit() measured
-                train = history.train_loss[epoch], history.train_acc[epoch]
-                val = history.val_loss[epoch], history.val_acc[epoch]
-            else:
-                train = evaluate(model, loss_fn, inputs["train"], targets["train"])
-                val = evaluate(model, loss_fn, inputs["val"], targets["val"])
+            train, val = epoch_metrics(history, epoch, model, loss_fn, inputs, targets)
             print(log_line(done, args.epochs, lr, train, val, time.perf_counter() - start),
                   flush=True)
         if recorder is not None:
@@ -417,6 +427,7 @@ def draw_curves(ax_loss, ax_acc, history):
             label=label)
     ax_loss.set_yscale("log")
     ax_loss.set_ylabel("loss")
+    zoom_accuracy(ax_acc, history)
     ax_acc.set_ylabel("accuracy (%)")
     ax_acc.set_xlabel("epoch")
     for ax in (ax_loss, ax_acc):
@@ -436,6 +447,16 @@ def frame_epochs(epochs):
     return sorted({0, epochs} | {round(ratio ** i) for i in range(FRAMES)})
 
 
+def zoom_accuracy(ax, history):
+    """Accuracy axis from just below the lowest value after the first tenth of
+    the epochs up to 100 %: the steep start goes off the bottom, and the part
+    worth reading (97-100 %) is not squeezed into a thin band."""
+    later = [100 * a for a in history.train_acc[len(history) // 10:] +
+             history.val_acc[len(history) // 10:]]
+    if later:
+        ax.set_ylim(min(later) - 1, 100.5)
+
+
 class Recorder:
     """Watches training: snapshots of the decision regions for the GIF and, when
     live, one window updated in place (regions left, curves right).
@@ -450,7 +471,7 @@ class Recorder:
         self.x_val = x_val
         self.y_val = y_val.reshape(-1).long()
         self.epochs = epochs
-        self.every = max(1, epochs // FRAMES)  # live window: update every k epochs
+        self.every = max(1, epochs // LIVE_UPDATES)  # live window: redraw every k epochs
         self.frame_epochs = frame_epochs(epochs)
         self.grid = grid_points()
         self.frames = []  # (epoch, regions (GRID, GRID), predicted val classes (n,))
@@ -504,9 +525,9 @@ class Recorder:
             for key, line in w["lines"].items():
                 values = getattr(history, key)
                 line.set_data(epochs, [100 * v for v in values] if "acc" in key else values)
-            for ax in (w["ax_loss"], w["ax_acc"]):
-                ax.relim()
-                ax.autoscale_view(scalex=False)
+            w["ax_loss"].relim()
+            w["ax_loss"].autoscale_view(scalex=False)
+            zoom_accuracy(w["ax_acc"], history)
         self.plt.pause(0.001)  # lets the GUI draw and handle events
 
 
@@ -629,8 +650,8 @@ def make_parser():
     add("--epochs", type=positive_int, default=EPOCHS,
         help=f"number of passes over the 1000 training points (default {EPOCHS})")
     add("--lr", type=positive_float, default=None,
-        help="starting learning rate (default: 0.5 for SGD+MSE, 0.1 for SGD+CE, "
-             "0.01 for Adam)")
+        help="starting learning rate (default: 0.02 for SGD+MSE, 0.005 for SGD+CE, "
+             "0.003 for Adam)")
     add("--batch-size", type=positive_int, default=BATCH_SIZE,
         help=f"mini-batch size (default {BATCH_SIZE})")
     add("--momentum", type=fraction, default=MOMENTUM,
@@ -682,22 +703,20 @@ def describe(args):
             f"batch {args.batch_size}, {args.epochs} epochs, {N_POINTS} points per split")
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    # The matrices here are tiny (at most 1000 x 25): one thread is fastest, and
-    # on a busy machine extra threads only spin waiting for each other.
-    torch.set_num_threads(1)
-    if args.seeds is not None:
-        print(f"{describe(args)}; seeds {args.seed}..{args.seed + args.seeds - 1}")
-        rows = run_seeds(args)
-        summary = summarize(rows)
-        print(format_table(rows, summary))
-        config = {k: v for k, v in vars(args).items() if k not in ("plot", "live")}
-        config["lr"] = resolve_lr(args)
-        paths = write_table(args.out, rows, summary, config)
-        print("table saved to " + " and ".join(paths))
-        return 0
+def run_table(args):
+    """--seeds N: train N seeds without figures, print the table and save it."""
+    print(f"{describe(args)}; seeds {args.seed}..{args.seed + args.seeds - 1}")
+    rows = run_seeds(args)
+    summary = summarize(rows)
+    print(format_table(rows, summary))
+    config = {k: v for k, v in vars(args).items() if k not in ("plot", "live")}
+    config["lr"] = resolve_lr(args)
+    paths = write_table(args.out, rows, summary, config)
+    print("table saved to " + " and ".join(paths))
 
+
+def run_single(args):
+    """One seed: train with progress lines, live window and saved figures."""
     print(f"{describe(args)}; seed {args.seed}")
     recorder = None
     if args.plot:
@@ -709,10 +728,22 @@ def main(argv=None):
     if args.plot:
         paths = save_figures(plt, args.out, result, recorder)
         print("figures saved: " + ", ".join(paths))
-        if recorder.live:
+        if recorder.live:  # keep the window up until the user closes it
             print("close the window to exit")
             plt.ioff()
             plt.show()
+
+
+def main(argv=None):
+    """Entry point; `argv` as sys.argv[1:] (None: the real command line). Returns 0."""
+    args = parse_args(argv)
+    # The matrices here are tiny (at most 1000 x 25): one thread is fastest, and
+    # on a busy machine extra threads only spin waiting for each other.
+    torch.set_num_threads(1)
+    if args.seeds is not None:
+        run_table(args)
+    else:
+        run_single(args)
     return 0
 
 
