@@ -202,6 +202,7 @@ class Dense(Module):
         self.grad_weight = self.weight.new_zeros(self.weight.shape)
         self.grad_bias = self.bias.new_zeros(self.bias.shape)
         self.input = None  # x, saved by forward for the weight gradient
+        self.weight_t = None  # w^T as a view of w, made once (see forward)
         self.ones = None   # a column of N ones, reused by backward (see there)
     # --8<-- [end:dense_init]
 
@@ -217,7 +218,7 @@ class Dense(Module):
         self.input = x
         # $s = x w^T + b$, in one fused call (`addmm` = add + matrix multiply)
         # (N, in) @ (in, out) -> (N, out), plus b broadcast over the N rows
-        return self.bias.addmm(x, self.weight.t())
+        return self.bias.addmm(x, self._transposed_weight())
     # --8<-- [end:dense_forward]
 
     # --8<-- [start:dense_backward]
@@ -242,6 +243,14 @@ class Dense(Module):
         # (N, out) @ (out, in) -> (N, in)
         return grad_output.mm(self.weight)
     # --8<-- [end:dense_backward]
+
+    def _transposed_weight(self) -> Tensor:
+        """$w^T$, `(in, out)`. `w.t()` costs a tensor op at every call; a view made
+        once costs none, and sees every in-place update of $w$ (optimizer steps,
+        `load_state_dict`). It is remade when `weight` is a new tensor (`to()`)."""
+        if self.weight_t is None or self.weight_t._base is not self.weight:
+            self.weight_t = self.weight.t()
+        return self.weight_t
 
     def _ones(self, like: Tensor) -> Tensor:
         """A vector of N ones, made once per batch size (not once per step)."""
@@ -287,7 +296,7 @@ class ReLU(Module):
         _check_shape(self, "grad_output", grad_output, self.output.shape)
         # $\sigma'(s) = 1$ where $s > 0$, else $0$. As $x = \max(0, s) \ge 0$,
         # that is exactly $\mathrm{sign}(x)$ (one cheap op, no boolean mask)
-        return grad_output * self.output.sign()
+        return self.output.sign().mul_(grad_output)
     # --8<-- [end:relu_backward]
 
 
@@ -326,14 +335,10 @@ class Sigmoid(Module):
     # --8<-- [start:sigmoid_forward]
     def forward(self, s: Tensor) -> Tensor:
         _check_tensor(self, "input", s)
-        # The textbook $1/(1 + e^{-s})$ overflows $e^{-s}$ for large negative $s$.
-        # With $z = e^{-|s|} \in (0, 1]$, which never overflows,
-        # $$\sigma(s) = \frac{1}{1 + z} \text{ for } s \ge 0, \qquad
-        #   \sigma(s) = \frac{e^{s}}{1 + e^{s}} = \frac{z}{1 + z} \text{ for } s < 0,$$
-        # and the numerator, $1$ or $z$, is $e^{\min(s, 0)}$ in both cases.
-        z = s.abs().neg_().exp_()
-        numerator = s.clamp(max=0).exp_()
-        self.output = numerator.div_(z.add_(1.0))
+        # $\sigma(s) = 1/(1 + e^{-s})$. For $s \to -\infty$, $e^{-s}$ reaches inf and
+        # $1/(1 + \infty) = 0$: floating point lands on the right limit, never NaN.
+        # (The other textbook form, $e^{s}/(1 + e^{s})$, gives inf/inf = NaN for large $s$.)
+        self.output = s.neg().exp_().add_(1.0).reciprocal_()
         return self.output
     # --8<-- [end:sigmoid_forward]
 
@@ -577,7 +582,7 @@ class MSELoss:
         if target.shape != prediction.shape:
             raise ValueError(f"{self!r}: prediction has shape {tuple(prediction.shape)} but "
                              f"target has shape {tuple(target.shape)}; they must match")
-        return target.to(prediction.dtype)
+        return target if target.dtype == prediction.dtype else target.to(prediction.dtype)
 
     def __repr__(self) -> str:
         return f"MSELoss(reduction={self.reduction!r})"
@@ -686,10 +691,6 @@ class Optimizer:
         for _, grad in self.params:
             grad.zero_()
 
-    def _decayed(self, value: Tensor, grad: Tensor) -> Tensor:
-        r"""L2 weight decay adds $\lambda w$ to the gradient: $g + \lambda w$ (a new tensor)."""
-        return grad.add(value, alpha=self.weight_decay) if self.weight_decay else grad
-
 
 class SGD(Optimizer):
     r"""Stochastic gradient descent, with optional momentum (PyTorch's form):
@@ -707,7 +708,8 @@ class SGD(Optimizer):
     def step(self) -> None:
         """Move every parameter once against its gradient, in place."""
         for index, (value, grad) in enumerate(self.params):
-            grad = self._decayed(value, grad)
+            if self.weight_decay:  # L2 weight decay: $g \leftarrow g + \lambda w$
+                grad = grad.add(value, alpha=self.weight_decay)
             if self.momentum:
                 # $v \leftarrow \mu v + g$, with $v = g$ at the first step
                 if self.velocity[index] is None:
@@ -742,7 +744,8 @@ class Adam(Optimizer):
         self.steps += 1
         t = self.steps
         for (value, grad), m, v in zip(self.params, self.mean, self.mean_square):
-            grad = self._decayed(value, grad)
+            if self.weight_decay:  # L2 weight decay: $g \leftarrow g + \lambda w$
+                grad = grad.add(value, alpha=self.weight_decay)
             # $m \leftarrow \beta_1 m + (1 - \beta_1)\, g$ (`lerp_` computes exactly this)
             m.lerp_(grad, 1 - beta1)
             # $v \leftarrow \beta_2 v + (1 - \beta_2)\, g \odot g$
@@ -828,7 +831,7 @@ def fit(model: Module, loss, optimizer: Optimizer, x: Tensor, y: Tensor, epochs:
     model.train()
     for epoch in range(epochs):
         last_loss = _train_epoch(model, loss, optimizer, x, y, batch_size, shuffle, generator)
-        if not last_loss.isfinite():
+        if not math.isfinite(last_loss.item()):
             raise FloatingPointError(
                 f"fit: the loss became {last_loss.item()} in epoch {epoch + 1} of {epochs}; "
                 f"the weights diverged — try a smaller learning rate (lr={optimizer.lr})")
@@ -978,7 +981,7 @@ def _check_saved(owner: object, saved: object) -> None:
 
 def _check_shape(owner: object, name: str, value: Tensor, expected: tuple) -> None:
     """Raise ValueError when `value` does not have the `expected` shape."""
-    if tuple(value.shape) != tuple(expected):
+    if value.shape != expected:  # torch.Size is a tuple: no conversion needed
         raise ValueError(
             f"{owner!r}: {name} has shape {tuple(value.shape)}, expected {tuple(expected)}"
         )
