@@ -6,7 +6,7 @@ likely), 0 outside. A 2 -> 25 -> 25 -> 25 -> 1 network with ReLU hidden layers
 and a Sigmoid output, trained with MSE and mini-batch SGD, learns the disk from
 1000 points; 1000 more validate it while it trains and 1000 more test it.
 
-    python train.py                  # the default run (about 3 s without figures)
+    python train.py                  # the default run (about 2 s with --no-plot)
     python train.py --no-plot        # no figures at all (matplotlib is not imported)
     python train.py --seeds 10       # seeds 0..9, a table of accuracies
     python train.py --outputs 2      # the 2018 homework: two outputs, one-hot MSE targets
@@ -32,8 +32,8 @@ import time
 
 import torch
 
-from minimlp import (SGD, Adam, CrossEntropyLoss, Dense, MSELoss, ReLU, Sequential,
-                     Sigmoid, accuracy, fit)
+from minimlp import (SGD, Adam, CrossEntropyLoss, Dense, History, MSELoss, ReLU,
+                     Sequential, Sigmoid, accuracy, fit)
 
 # ---------------------------------------------------------------------------
 # Defaults. The training settings were chosen by measurement: mean accuracy
@@ -369,17 +369,17 @@ def grid_points():
     return torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)  # (GRID * GRID, 2)
 
 
-def draw_regions(ax, plt, regions, marker_size=9):
+def draw_regions(ax, regions, marker_size=9):
     """Regions image, the true circle and (empty) point sets on ax, square axes.
 
     Returns (image, points); fill the points with update_points(). Misclassified
     points are drawn bigger and above the circle, where they would hide.
     """
     from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Circle
     image = ax.imshow(regions, origin="lower", extent=(0, 1, 0, 1), vmin=0, vmax=1,
                       cmap=ListedColormap(REGION_COLOURS), interpolation="nearest")
-    ax.add_patch(plt.Circle(CENTRE, RADIUS, fill=False, color="black", lw=1, ls="--",
-                            zorder=3))
+    ax.add_patch(Circle(CENTRE, RADIUS, fill=False, color="black", lw=1, ls="--", zorder=3))
     right = ax.scatter([], [], s=marker_size, linewidths=0, zorder=2)
     wrong = ax.scatter([], [], s=3 * marker_size, color=WRONG_COLOUR, edgecolors="white",
                        linewidths=0.5, zorder=4)
@@ -400,7 +400,7 @@ def update_points(points, x, predicted, true):
     wrong.set_offsets(x[~ok].numpy())
 
 
-def region_legend(ax, plt, **kwargs):
+def region_legend(ax, **kwargs):
     """Legend of the region plot: region colours, point colours, the circle."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
@@ -472,7 +472,7 @@ class Recorder:
         self.y_val = y_val.reshape(-1).long()
         self.epochs = epochs
         self.every = max(1, epochs // LIVE_UPDATES)  # live window: redraw every k epochs
-        self.frame_epochs = frame_epochs(epochs)
+        self.frame_epochs = set(frame_epochs(epochs))
         self.grid = grid_points()
         self.frames = []  # (epoch, regions (GRID, GRID), predicted val classes (n,))
         self.window = None
@@ -502,10 +502,10 @@ class Recorder:
         ax_regions = fig.add_subplot(grid[:, 0])
         ax_loss = fig.add_subplot(grid[0, 1])
         ax_acc = fig.add_subplot(grid[1, 1], sharex=ax_loss)
-        image, points = draw_regions(ax_regions, plt, regions)
-        region_legend(ax_regions, plt, loc="upper center", bbox_to_anchor=(0.5, -0.1),
-                      ncol=3)
-        lines = draw_curves(ax_loss, ax_acc, _EmptyHistory())
+        image, points = draw_regions(ax_regions, regions)
+        region_legend(ax_regions, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3)
+        lines = draw_curves(ax_loss, ax_acc, History())  # empty lines, filled by updates
+        ax_loss.set_title("loss and accuracy after each epoch", fontsize=10)
         ax_loss.set_xlim(1, max(2, self.epochs))
         fig.tight_layout()
         self.window = dict(fig=fig, image=image, points=points, lines=lines,
@@ -520,7 +520,9 @@ class Recorder:
         w["image"].set_data(regions)
         update_points(w["points"], self.x_val, predicted, self.y_val)
         w["ax_regions"].set_title(self.title(epoch, predicted), fontsize=10)
-        if history is not None and len(history):
+        if epoch > 0 and not len(history):
+            w["ax_loss"].set_title("no curves: --no-history records none", fontsize=10)
+        if epoch > 0 and len(history):
             epochs = range(1, len(history) + 1)
             for key, line in w["lines"].items():
                 values = getattr(history, key)
@@ -531,22 +533,15 @@ class Recorder:
         self.plt.pause(0.001)  # lets the GUI draw and handle events
 
 
-class _EmptyHistory:
-    """Stands for a History with no epoch yet, to create empty curves."""
-    train_loss, train_acc, val_loss, val_acc = [], [], [], []
-
-    def __len__(self):
-        return 0
-
-
 def save_regions(plt, path, result):
     """Final decision regions with the test points, accuracy in the title."""
     model = result["model"]
     x_test, y_test = result["data"]["test"]
+    regions = predict_class(model, grid_points()).reshape(GRID, GRID)
     fig, ax = plt.subplots(figsize=(7.6, 5.2))
-    image, points = draw_regions(ax, plt, predict_class(model, grid_points()).reshape(GRID, GRID))
+    _, points = draw_regions(ax, regions)
     update_points(points, x_test, predict_class(model, x_test), y_test.reshape(-1).long())
-    region_legend(ax, plt, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    region_legend(ax, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     ax.set_title(f"Test set (seed {result['seed']}): accuracy "
                  f"{100 * result['test_acc']:.2f} %, {result['test_errors']} errors "
                  f"of {len(x_test)}", fontsize=10)
@@ -571,7 +566,7 @@ def save_animation(plt, path, recorder):
     """An animated GIF of the decision regions (validation points) over training."""
     from matplotlib.animation import FuncAnimation, PillowWriter
     fig, ax = plt.subplots(figsize=(4, 4.2))
-    image, points = draw_regions(ax, plt, recorder.frames[0][1], marker_size=4)
+    image, points = draw_regions(ax, recorder.frames[0][1], marker_size=4)
     title = ax.set_title("", fontsize=9)
     fig.tight_layout()
 
@@ -728,6 +723,8 @@ def run_single(args):
     if args.plot:
         paths = save_figures(plt, args.out, result, recorder)
         print("figures saved: " + ", ".join(paths))
+        if not args.history:
+            print("(no history.png: --no-history records no curves)")
         if recorder.live:  # keep the window up until the user closes it
             print("close the window to exit")
             plt.ioff()
