@@ -21,6 +21,14 @@ import train
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+@pytest.fixture(autouse=True)
+def restore_torch_threads():
+    """train.main() sets torch to one thread; give other test files theirs back."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 def run_script(*options, timeout=120):
     """Run `python train.py OPTIONS` headless; return the CompletedProcess."""
     env = {**os.environ, "MPLBACKEND": "Agg"}
@@ -225,7 +233,7 @@ def test_no_plot_never_imports_matplotlib():
 
 @pytest.mark.slow
 def test_default_run_median_test_accuracy_over_ten_seeds():
-    torch.set_num_threads(1)  # as main() does
+    torch.set_num_threads(1)  # as main() does (the fixture restores it)
     args = train.parse_args(["--no-plot"])
     accuracies = [train.train_one(args, seed, verbose=False)["test_acc"] for seed in range(10)]
     assert statistics.median(accuracies) >= 0.99, accuracies
