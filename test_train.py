@@ -133,6 +133,12 @@ def test_main_prints_progress_and_final_accuracy(capsys):
                    for line in out.splitlines()), name
 
 
+def test_diverging_loss_is_a_message_not_a_traceback(capsys):
+    assert train.main(["--loss", "ce", "--lr", "1e30", "--epochs", "2", "--no-plot"]) == 1
+    err = capsys.readouterr().err
+    assert "training stopped" in err and "learning rate" in err, err
+
+
 def test_seeds_table(tmp_path, capsys):
     assert train.main(["--seeds", "2", "--epochs", "2", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out

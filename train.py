@@ -732,15 +732,22 @@ def run_single(args):
 
 
 def main(argv=None):
-    """Entry point; `argv` as sys.argv[1:] (None: the real command line). Returns 0."""
+    """Entry point; `argv` as sys.argv[1:] (None: the real command line).
+
+    Returns the exit status: 0, or 1 when the loss diverged (too big a --lr).
+    """
     args = parse_args(argv)
     # The matrices here are tiny (at most 1000 x 25): one thread is fastest, and
     # on a busy machine extra threads only spin waiting for each other.
     torch.set_num_threads(1)
-    if args.seeds is not None:
-        run_table(args)
-    else:
-        run_single(args)
+    try:
+        if args.seeds is not None:
+            run_table(args)
+        else:
+            run_single(args)
+    except FloatingPointError as error:  # fit() says which epoch and what to try
+        print(f"training stopped: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
