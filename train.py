@@ -295,19 +295,21 @@ def summarize(rows):
 
 def format_table(rows, summary):
     """The per-seed table plus summary lines, accuracies in percent."""
-    lines = [f"{'seed':>8}  {'train acc':>9}  {'val acc':>9}  {'test acc':>9}  "
-             f"{'test errors':>11}"]
-    for row in rows:
-        lines.append(f"{row['seed']:>8}  {100 * row['train_acc']:>8.2f}%  "
-                     f"{100 * row['val_acc']:>8.2f}%  {100 * row['test_acc']:>8.2f}%  "
-                     f"{row['test_errors']:>11}")
     columns = ("train_acc", "val_acc", "test_acc")
-    cells = ["{:.2f} ± {:.2f}".format(100 * summary[c]["mean"], 100 * summary[c]["std"])
-             for c in columns]
-    lines.append(f"{'mean±std':>8}  " + "  ".join(f"{cell:>9}" for cell in cells))
+    width = 15  # fits "99.99 ± 0.99" with room between columns
+
+    def line(first, cells):
+        return f"{first:>8}" + "".join(f"{cell:>{width}}" for cell in cells)
+
+    lines = [line("seed", ["train acc", "val acc", "test acc", "test errors"])]
+    for row in rows:
+        cells = [f"{100 * row[c]:.2f} %" for c in columns] + [str(row["test_errors"])]
+        lines.append(line(row["seed"], cells))
+    mean_std = [f"{100 * summary[c]['mean']:.2f} ± {100 * summary[c]['std']:.2f}"
+                for c in columns]
+    lines.append(line("mean±std", mean_std))
     for stat in ("median", "min", "max"):
-        cells = [f"{100 * summary[c][stat]:>8.2f}%" for c in columns]
-        lines.append(f"{stat:>8}  " + "  ".join(cells))
+        lines.append(line(stat, [f"{100 * summary[c][stat]:.2f} %" for c in columns]))
     return "\n".join(lines)
 
 
