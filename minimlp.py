@@ -831,6 +831,8 @@ def fit(model: Module, loss, optimizer: Optimizer, x: Tensor, y: Tensor, epochs:
     model.train()
     for epoch in range(epochs):
         last_loss = _train_epoch(model, loss, optimizer, x, y, batch_size, shuffle, generator)
+        # Once a weight is inf or NaN it stays so, and so does every later loss:
+        # checking the epoch's last loss catches a divergence anywhere in the epoch.
         if not math.isfinite(last_loss.item()):
             raise FloatingPointError(
                 f"fit: the loss became {last_loss.item()} in epoch {epoch + 1} of {epochs}; "
