@@ -9,8 +9,8 @@ nothing hidden. Copy this file alone into your project; it needs only torch.
 
 The rule it keeps, the strictest form of the homework's: at run time the only
 contact with torch is `from torch import empty`. Every other operation is a
-method of a tensor (`x.mm(w)`, `x.exp()`, ...). There is no `torch.nn`, no
-`torch.autograd`, no `torch.optim`; the code runs with
+method of a tensor (`x.mm(w)`, `x.exp()`, ...). Nothing comes from torch's
+layers, optimizers or automatic differentiation, and the code runs with
 `torch.set_grad_enabled(False)` in force.
 
 Notation (the same as the docs). For layer $l = 1 \dots L$:
