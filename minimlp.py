@@ -326,7 +326,7 @@ class Tanh(Module):
 
 
 class Sigmoid(Module):
-    r"""$\sigma(s) = 1 / (1 + e^{-s})$, computed without overflow for any $s$."""
+    r"""$\sigma(s) = 1 / (1 + e^{-s})$: finite for any $s$, 0 and 1 in the limits, never NaN."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -338,6 +338,8 @@ class Sigmoid(Module):
         # $\sigma(s) = 1/(1 + e^{-s})$. For $s \to -\infty$, $e^{-s}$ reaches inf and
         # $1/(1 + \infty) = 0$: floating point lands on the right limit, never NaN.
         # (The other textbook form, $e^{s}/(1 + e^{s})$, gives inf/inf = NaN for large $s$.)
+        # `s.neg()` is a new tensor; the in-place `exp_`, `add_`, `reciprocal_` reuse
+        # its memory (the caller's `s` is never touched)
         self.output = s.neg().exp_().add_(1.0).reciprocal_()
         return self.output
     # --8<-- [end:sigmoid_forward]
