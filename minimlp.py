@@ -49,7 +49,7 @@ if TYPE_CHECKING:  # names for type hints only; never imported at run time
 
 __all__ = [
     "Module", "Dense", "ReLU", "Tanh", "Sigmoid", "Identity", "Softmax",
-    "Dropout", "Sequential", "MSELoss", "CrossEntropyLoss", "SGD", "Adam",
+    "Dropout", "Sequential", "Loss", "MSELoss", "CrossEntropyLoss", "SGD", "Adam",
     "History", "fit", "accuracy", "gradcheck",
 ]
 
@@ -537,7 +537,22 @@ class Sequential(Module):
 # ---------------------------------------------------------------------------
 
 
-class MSELoss:
+class Loss:
+    r"""Base class of the losses: `forward(prediction, target)` returns $\ell$ as a
+    0-dim tensor and saves what `backward()` needs; `backward()` returns
+    $\partial\ell/\partial(\text{prediction})$. `loss(prediction, target)` is `forward`."""
+
+    def __call__(self, prediction: Tensor, target: Tensor) -> Tensor:
+        return self.forward(prediction, target)
+
+    def forward(self, prediction: Tensor, target: Tensor) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must implement forward()")
+
+    def backward(self) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must implement backward()")
+
+
+class MSELoss(Loss):
     r"""Mean squared error $\ell = \frac{1}{M}\sum (x - y)^2$ over all $M$ entries
     (`reduction="mean"`, as PyTorch), or the plain sum (`"sum"`, as the report)."""
 
@@ -546,9 +561,6 @@ class MSELoss:
             raise ValueError(f"MSELoss: reduction must be 'mean' or 'sum', got {reduction!r}")
         self.reduction = reduction
         self.difference = None
-
-    def __call__(self, prediction: Tensor, target: Tensor) -> Tensor:
-        return self.forward(prediction, target)
 
     # --8<-- [start:mse_forward]
     def forward(self, prediction: Tensor, target: Tensor) -> Tensor:
@@ -590,7 +602,7 @@ class MSELoss:
         return f"MSELoss(reduction={self.reduction!r})"
 
 
-class CrossEntropyLoss:
+class CrossEntropyLoss(Loss):
     r"""Softmax and negative log-likelihood fused: $\ell = -\frac{1}{N}\sum_n
     \log \mathrm{softmax}(z_n)_{y_n}$ for logits $z$ `(N, C)` and class indices
     $y$ `(N,)`. Feed it raw scores: no Softmax module before it."""
@@ -598,9 +610,6 @@ class CrossEntropyLoss:
     def __init__(self) -> None:
         self.probabilities = None
         self.target = None
-
-    def __call__(self, logits: Tensor, target: Tensor) -> Tensor:
-        return self.forward(logits, target)
 
     # --8<-- [start:cross_entropy_forward]
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
@@ -817,7 +826,7 @@ def _class_indices(prediction: Tensor, target: Tensor) -> Tensor:
                      f"got {tuple(target.shape)}")
 
 
-def fit(model: Module, loss, optimizer: Optimizer, x: Tensor, y: Tensor, epochs: int,
+def fit(model: Module, loss: Loss, optimizer: Optimizer, x: Tensor, y: Tensor, epochs: int,
         batch_size: int = 32, val: Optional[tuple] = None, shuffle: bool = True,
         history: bool = True, callback: Optional[Callable] = None,
         generator: Optional[Generator] = None) -> History:
