@@ -35,17 +35,17 @@ DOCS = ROOT / "docs"
 SOURCE = ROOT / "minimlp.py"
 PAGES = ["", "backprop/", "annotated/", "experiment/", "homework/", "api/", "performance/"]
 
-# The snippet section names fixed in the team's design notes (and listed in minimlp.py's header).
-SECTION_NAMES = """module dense_init dense_forward dense_backward relu_forward relu_backward tanh_forward
-    tanh_backward sigmoid_forward sigmoid_backward identity softmax_forward softmax_backward dropout_forward
-    dropout_backward sequential_forward sequential_backward mse_forward mse_backward cross_entropy_forward
-    cross_entropy_backward sgd_step adam_step fit_epoch accuracy gradcheck""".split()
+# What the pages must show of minimlp.py, by qualified name (include_code.py's directive): every layer's
+# forward and backward, the losses, the optimizers' steps, the training loop, accuracy and gradcheck.
+SHOWN_NAMES = """Module Dense.__init__ Dense.forward Dense.backward ReLU.forward ReLU.backward Tanh.forward
+    Tanh.backward Sigmoid.forward Sigmoid.backward Identity Softmax.forward Softmax.backward Dropout.forward
+    Dropout.backward Sequential.forward Sequential.backward MSELoss.forward MSELoss.backward
+    CrossEntropyLoss.forward CrossEntropyLoss.backward SGD.step Adam.step _train_epoch accuracy
+    gradcheck""".split()
 # The public names of the API contract.
 API_NAMES = """Module Dense ReLU Tanh Sigmoid Identity Softmax Dropout Sequential MSELoss CrossEntropyLoss
     SGD Adam History fit accuracy gradcheck""".split()
 
-MARKER = re.compile(r"^\s*#\s*-+8<-+\s*\[\s*(start|end)\s*:\s*([^\]\s]+)\s*\]\s*$")
-INCLUDE = re.compile(r'^--8<-- "minimlp\.py:([^"]+)"$', re.MULTILINE)
 FENCED = re.compile(r"^(`{3,})(\w+)([^\n]*)\n(.*?)^\1$", re.MULTILINE | re.DOTALL)
 
 
@@ -84,36 +84,90 @@ def _run_python(code: str) -> str:
 
 
 # ---------------------------------------------------------------------------
-# Snippet markers and local files
+# Code included by qualified name, and local files
 # ---------------------------------------------------------------------------
 
 
-def test_snippet_markers_are_paired_unique_and_the_documented_names():
-    starts, ends, order = {}, {}, []
-    for number, line in enumerate(SOURCE.read_text(encoding="utf-8").splitlines(), start=1):
-        match = MARKER.match(line)
-        if match:
-            kind, name = match.groups()
-            table = starts if kind == "start" else ends
-            assert name not in table, f"minimlp.py:{number}: second [{kind}:{name}] marker"
-            table[name] = number
-            order.append(name)
-    assert set(starts) == set(ends), (
-        f"start without end: {sorted(set(starts) - set(ends))}; end without start: {sorted(set(ends) - set(starts))}")
-    for name in starts:
-        assert starts[name] < ends[name], f"[end:{name}] comes before its [start:{name}]"
-    assert sorted(starts) == sorted(SECTION_NAMES), "marker names differ from the documented list"
-    # the header comment of minimlp.py lists the same names
-    header = re.search(r"stable once chosen:\n((?:#.*\n)+)", SOURCE.read_text(encoding="utf-8"))
-    assert header, "minimlp.py's header comment no longer lists the section names"
-    listed = re.findall(r"[a-z_]+", header.group(1).replace("#", " "))
-    assert sorted(listed) == sorted(SECTION_NAMES), "minimlp.py's header lists other section names"
+def _code_directives() -> list[tuple[str, str]]:
+    """(page, name) of every `<!-- minimlp:code NAME -->` line of the docs."""
+    include = _load_hook("include_code")
+    return [(page.name, match.group("name")) for page in sorted(DOCS.glob("*.md"))
+            for match in include.CODE.finditer(page.read_text(encoding="utf-8"))]
 
 
-def test_every_section_is_included_by_some_page_and_every_include_exists():
-    included = {name for page in DOCS.glob("*.md") for name in INCLUDE.findall(page.read_text(encoding="utf-8"))}
-    assert included <= set(SECTION_NAMES), f"pages include unknown sections: {sorted(included - set(SECTION_NAMES))}"
-    assert set(SECTION_NAMES) <= included, f"sections no page shows: {sorted(set(SECTION_NAMES) - included)}"
+def test_every_code_directive_names_code_in_minimlp_and_the_pages_show_every_module():
+    include = _load_hook("include_code")
+    source = SOURCE.read_text(encoding="utf-8")
+    shown = set()
+    for page, name in _code_directives():
+        try:
+            code = include.extract(source, name)
+        except include.NameNotFound as error:
+            pytest.fail(f"docs/{page}: {error}")
+        assert code.strip() and not code.startswith((" ", "\t")), f"{page}: {name} is empty or not dedented"
+        shown.add(include.QUALIFIED.match(name).group("path"))
+    assert set(SHOWN_NAMES) <= shown, f"no page shows {sorted(set(SHOWN_NAMES) - shown)}"
+    assert "--8<--" not in "".join(p.read_text(encoding="utf-8") for p in DOCS.glob("*.md")), \
+        "a page still uses a snippet include; include code by name instead"
+
+
+def test_include_code_finds_functions_methods_and_classes_in_part():
+    include = _load_hook("include_code")
+    source = (
+        "import os\n\n\n"
+        "class A(Base):\n"
+        '    """Doc."""\n\n'
+        "    size = 2\n\n"
+        "    def f(self):\n"
+        "        return 1  # one\n\n"
+        "    def g(self):\n"
+        "        return 2\n\n"
+        "    @property\n"
+        "    def h(self):\n"
+        "        return 3\n\n\n"
+        "def top(x):\n"
+        "    return x\n"
+    )
+    assert include.extract(source, "top") == "def top(x):\n    return x"
+    assert include.extract(source, "A.f") == "def f(self):\n    return 1  # one"
+    assert include.extract(source, "A.h") == "@property\ndef h(self):\n    return 3"
+    assert include.extract(source, "A(h)") == (
+        'class A(Base):\n    """Doc."""\n\n    size = 2\n\n    ...\n\n'
+        "    @property\n    def h(self):\n        return 3")
+    for missing, says in [("nope", "defines no 'nope'"), ("A.nope", "A defines no 'nope'"),
+                          ("A(f, zz)", "defines no 'zz'"), ("top(x)", "needs a class")]:
+        with pytest.raises(include.NameNotFound, match=re.escape(says)):
+            include.extract(source, missing)
+
+
+def _mkdocs_build(project: Path, out: Path, site_url: str | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
+    env.pop("SITE_URL", None)
+    if site_url is not None:
+        env["SITE_URL"] = site_url
+    return subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(out)],
+                          cwd=project, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_a_name_missing_from_minimlp_fails_the_strict_build_naming_it(tmp_path):
+    # Without SITE_URL (a local build, or CI's test run) the site builds strictly; with one page
+    # naming code that minimlp.py lacks, the build fails and says which name on which page.
+    pytest.importorskip("mkdocs")
+    pytest.importorskip("material")
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(ROOT / "mkdocs.yml", project)
+    shutil.copy(SOURCE, project)
+    shutil.copytree(DOCS, project / "docs")
+    done = _mkdocs_build(project, tmp_path / "site")
+    assert done.returncode == 0, f"mkdocs build --strict without SITE_URL failed:\n{done.stderr}"
+    assert (tmp_path / "site" / "404.html").is_file()
+    page = project / "docs" / "homework.md"
+    page.write_text(page.read_text(encoding="utf-8") + "\n<!-- minimlp:code Dense.no_such_method -->\n",
+                    encoding="utf-8")
+    done = _mkdocs_build(project, tmp_path / "site2")
+    assert done.returncode != 0, "a missing name must fail the strict build"
+    assert "homework.md" in done.stderr and "Dense.no_such_method" in done.stderr, done.stderr
 
 
 def _mkdocs_config() -> dict:
@@ -157,10 +211,9 @@ def test_annotated_source_keeps_every_code_line_in_order():
     assert shown == expected, "the annotated page lost, added or reordered code lines"
 
 
-def test_annotated_source_drops_markers_and_rules():
+def test_annotated_source_drops_section_rules():
     annotated = _load_hook("annotated_source")
     markdown = annotated.render_markdown(SOURCE.read_text(encoding="utf-8"))
-    assert "8<" not in markdown.replace("`# ;--8<-- [start:NAME]`", "").replace("`# --8<-- [end:NAME]`", "")
     assert "# -----" not in markdown
 
 
@@ -290,12 +343,6 @@ def test_built_site_loads_nothing_from_outside(site):
     for css in list(site.rglob("*.css")):
         urls = re.findall(r"url\(\s*['\"]?([^'\")]+)", css.read_text(encoding="utf-8"))
         assert not [u for u in urls if EXTERNAL.match(u)], f"{css.relative_to(site)} loads from outside"
-
-
-def test_annotated_page_keeps_marker_names_quoted_in_comments(site):
-    # minimlp.py's header comment quotes the marker syntax; pymdownx.snippets would drop that line
-    html = (site / "annotated" / "index.html").read_text(encoding="utf-8")
-    assert "[start:NAME]" in html and "[end:NAME]" in html and ";--8" not in html
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -5,7 +5,6 @@ docco/pycco style: the file is cut into rows; each row is a block of comment pro
 
 - Full-line comments and docstrings become prose; trailing comments stay with their code.
 - Section rules (``# -----``) are dropped; ``# ## Title`` lines become page headings (and TOC entries).
-- Snippet markers (``# --8<-- [start:name]``) are dropped: they are for the other pages.
 
 The page ``annotated.md`` holds the marker line ``<!-- minimlp:annotated-source -->``, replaced by
 Markdown rows (``md_in_html`` divs with a fenced code block) that the site's own Markdown settings
@@ -22,12 +21,10 @@ from pathlib import Path
 PLACEHOLDER = "<!-- minimlp:annotated-source -->"
 SOURCE_NAME = "minimlp.py"
 
-SNIPPET_MARKER = re.compile(r"^\s*#\s*-+8<-+\s*\[\s*(start|end)\s*:[^\]]*\]\s*$")
 SECTION_RULE = re.compile(r"^\s*#\s*-{8,}\s*$")
 FULL_LINE_COMMENT = re.compile(r"^\s*#(?!!)")  # not a shebang
 # A shape note such as `# (N, in) @ (in, out) -> (N, out)` stays in the code, above the line it describes.
 SHAPE_NOTE = re.compile(r"^\s*#\s*\([^)]*\).*->")
-SECTION_MARKER_IN_TEXT = re.compile(r"(?<!;)(-+8<-+[ \t]+\[[ \t]*(?:start|end)[ \t]*:)", re.IGNORECASE)
 
 
 def _source_path(config) -> Path:
@@ -102,7 +99,7 @@ def split_rows(source: str) -> list[tuple[list[str], list[str]]]:
     for number, line in enumerate(source.splitlines(), start=1):
         if number in docstring_of:
             add_prose(docstring_of[number].splitlines() + [""], paragraph=True)
-        if number in docstring_lines or SNIPPET_MARKER.match(line) or SECTION_RULE.match(line):
+        if number in docstring_lines or SECTION_RULE.match(line):
             continue
         code = rows[-1][1]
         if FULL_LINE_COMMENT.match(line) and not SHAPE_NOTE.match(line):
@@ -112,13 +109,6 @@ def split_rows(source: str) -> list[tuple[list[str], list[str]]]:
         else:
             code.append(line)
     return [(prose, code) for prose, code in rows if any(p.strip() for p in prose) or any(c.strip() for c in code)]
-
-
-def _escape_section_markers(text: str) -> str:
-    """pymdownx.snippets drops every page line that holds a section marker (`--8<-- [start:x]`), even
-    one quoted in prose; a ';' before the line's first marker is the escape (snippets removes it, and
-    looks no further along the line)."""
-    return "\n".join(SECTION_MARKER_IN_TEXT.sub(r";\1", line, count=1) for line in text.split("\n"))
 
 
 def _fence(code: str) -> str:
@@ -148,7 +138,7 @@ def render_markdown(source: str) -> str:
             "</div>\n"
             "</div>\n"
         )
-    return _escape_section_markers("\n".join(parts))
+    return "\n".join(parts)
 
 
 def on_page_markdown(markdown: str, page, config, files, **kwargs) -> str:
