@@ -159,16 +159,27 @@ def example(case: Case, quantity: str, note: str = "") -> list:
 
 
 def judge(quantity: str, cases: list, mistakes=(), factors=(), look_at: str = "",
-          none_message: str = "", nan_message: str = "") -> None:
-    """Return when every case is right, else raise Failed with the best diagnosis."""
+          none_message: str = "", nan_message: str = "", errors=(), what: str = "",
+          crash: bool = True) -> None:
+    """Return when every case is right, else raise Failed with the best diagnosis.
+    `errors` are the (case label, exception) of the cases that raised: the
+    cases that ran are diagnosed first (a transposed product runs on a square
+    layer and raises on the others), then the first error is reported."""
     failing = [case for case in cases if not close(case.got, case.expected)]
     if not failing:
+        if errors and crash:
+            label, error = errors[0]
+            raise crashed(what or "it", error, label, look_at)
         return
     shown = cases[0] if cases[0] in failing else failing[0]
     note = "" if shown is cases[0] else f"; the {cases[0].label} case is right"
+    also = [f"(and on {label} it raised {type(error).__name__}: "
+            f"{str(error).strip().splitlines()[0][:100] if str(error).strip() else ''})"
+            for label, error in errors[:1]]
 
     def fail(headline, where=look_at, case=shown):
-        raise Failed(headline, where, example(case, quantity, "" if case is not shown else note))
+        raise Failed(headline, where,
+                     example(case, quantity, "" if case is not shown else note) + also)
 
     if any(case.got is None for case in cases):
         fail(none_message or f"{quantity} is None")
@@ -373,7 +384,7 @@ def dense_backward_outputs(layer, g):
 
 def grade_dense_forward(mod, results):
     look = "s = x wᵀ + b: (N, in) @ (in, out) -> (N, out), b added to every row"
-    cases = []
+    cases, errors = [], []
     for label, x, w, b, _ in dense_cases():
         layer, x_before = make_dense(mod, w, b), x.clone()
         try:
@@ -381,94 +392,86 @@ def grade_dense_forward(mod, results):
         except Todo:
             raise
         except Exception as error:
-            raise crashed("forward", error, label, look) from None
+            errors.append((label, error))
+            continue
         check_not_mutated("x", x_before, x, "forward")
-        alts = {"no_bias": x @ w.T, "w_not_t": x @ w + b if w.shape[0] == w.shape[1] else None,
-                "minus_b": x @ w.T - b, "w_x": (w @ x.T).T + b if x.shape[0] == w.shape[0] else None}
-        cases.append(Case(label, got, x @ w.T + b, {}, {k: v for k, v in alts.items() if v is not None},
-                          [("x", x), ("w", w), ("b", b)]))
+        alts = {"no_bias": x @ w.T, "minus_b": x @ w.T - b}
+        if w.shape[0] == w.shape[1]:
+            alts["w_not_t"] = x @ w + b
+        cases.append(Case(label, got, x @ w.T + b, {}, alts, [("x", x), ("w", w), ("b", b)]))
     judge("s", cases, [
         Mistake("no_bias", "the bias b is missing", look),
         Mistake("w_not_t", "multiplied by w instead of wᵀ", look),
         Mistake("minus_b", "the bias is subtracted", look),
-    ], [], look, "forward returned None: it must return s")
+    ], [], look, "forward returned None: it must return s", errors=errors, what="forward")
     _, x, w, b, g = list(dense_cases())[2]
-    x2 = x + 1
-    saves_for_backward(lambda: make_dense(mod, w, b), [x2, x], g, dense_backward_outputs)
+    saves_for_backward(lambda: make_dense(mod, w, b), [x + 1, x], g, dense_backward_outputs)
 
 
 def grade_dense_backward(mod, results):
     name = "Dense.backward"
     cases = {"return": [], "grad_weight": [], "grad_bias": []}
-    accumulate = []
+    errors, kept = [], []
     for label, x, w, b, g in dense_cases():
-        n, o = g.shape
         layer = make_dense(mod, w, b)
         forward_or_wait(results, layer, x, name,
                         lambda: make_dense(mod, w, b).backward(g.clone()))
-        pairs = [(value, grad) for value, grad in layer.param()]
+        pairs = list(layer.param())
         g_in = g.clone()
         try:
             returned = student(layer.backward, g_in)
         except Todo:
             raise
         except Exception as error:
-            raise crashed("backward", error, label, "check the shape of each product: "
-                          "(out, N) @ (N, in) -> (out, in) for ∂ℓ/∂w, a sum over the N rows "
-                          "for ∂ℓ/∂b, (N, out) @ (out, in) -> (N, in) for ∂ℓ/∂x") from None
+            errors.append((label, error))
+            continue
         check_not_mutated("grad_output", g, g_in, "backward")
         inputs = [("x", x), ("w", w), ("∂ℓ/∂s", g)]
-        cases["return"].append(Case(label, returned, g @ w, {}, {
-            "w_t": g @ w.T if w.shape[0] == w.shape[1] else None, "x_shaped": None},
-            inputs))
-        cases["grad_weight"].append(Case(label, _copy(layer.grad_weight), g.T @ x, {"N": n}, {
+        square = w.shape[0] == w.shape[1]
+        cases["return"].append(Case(label, returned, g @ w, {},
+                                    {"w_t": g @ w.T} if square else {}, inputs))
+        cases["grad_weight"].append(Case(label, _copy(layer.grad_weight), g.T @ x, {"N": g.shape[0]}, {
             "transposed": x.T @ g, "one_row": g[:1].T @ x[:1]}, inputs))
-        cases["grad_bias"].append(Case(label, _copy(layer.grad_bias), g.sum(0), {"N": n}, {
+        cases["grad_bias"].append(Case(label, _copy(layer.grad_bias), g.sum(0), {"N": g.shape[0]}, {
             "mean": g.mean(0), "first_row": g[0], "last_row": g[-1], "rows": g}, inputs))
-        for case in cases.values():
-            case[-1].alts = {k: v for k, v in case[-1].alts.items() if v is not None}
-        # param() must keep seeing the gradient the layer holds
-        for (value, grad), attribute in zip(pairs, ("grad_weight", "grad_bias")):
-            if grad is not getattr(layer, attribute):
-                raise Failed(f"{attribute} was replaced by a new tensor (self.{attribute} = ...) "
-                             "instead of added into in place: an optimizer holding "
-                             "model.param() never sees it",
-                             f"use self.{attribute} += ... (in place), not "
-                             f"self.{attribute} = self.{attribute} + ...", [f"on {label}"])
-        # two backward calls without zero_grad add up
-        try:
-            with torch.no_grad():
-                layer.backward(g.clone())
-        except Exception:
-            continue
-        accumulate.append((label, layer, x, g))
+        kept.append((label, layer, pairs, x, g))
     try:
-        _judge_dense(cases)
-        for label, layer, x, g in accumulate:
-            for attribute, once in (("grad_weight", g.T @ x), ("grad_bias", g.sum(0))):
-                got = getattr(layer, attribute)
-                if not close(got, 2 * once):
-                    if close(got, once):
-                        raise Failed(f"{attribute} is assigned (=), not accumulated (+=): after "
-                                     "two backward calls without zero_grad it holds only the "
-                                     "last one", f"∂ℓ/∂{attribute[-6:]} += ... (PyTorch adds "
-                                     "into .grad; zero_grad() is what resets it)", [
-                                         f"after two backward calls ({label}):",
-                                         f"  expected {attribute} = {fmt(2 * once)}",
-                                         f"  got      {attribute} = {fmt(got)}"])
-                    raise Failed(f"{attribute} is wrong after a second backward call without "
-                                 "zero_grad (expected twice the first): does backward change "
-                                 "what forward saved?", "", [
-                                     f"after two backward calls ({label}):",
-                                     f"  expected {attribute} = {fmt(2 * once)}",
-                                     f"  got      {attribute} = {fmt(got)}"])
+        _judge_dense(cases, errors)
+        for label, layer, pairs, x, g in kept:
+            _check_accumulates(layer, pairs, x, g, label)
     except Failed:
         if results[NUMBER["Dense.forward"]].status == "FAIL":
             raise Wait("fix exercise 1 (Dense.forward) first") from None
         raise
 
 
-def _judge_dense(cases):
+def _check_accumulates(layer, pairs, x, g, label):
+    """A second backward without zero_grad adds to the gradients, in the very
+    tensors that param() handed out (an optimizer holds those)."""
+    try:
+        with torch.no_grad():
+            layer.backward(g.clone())
+    except Exception as error:
+        raise crashed("a second backward (without zero_grad)", error, label) from None
+    for (_, held), attribute, once in zip(pairs, ("grad_weight", "grad_bias"),
+                                          (g.T @ x, g.sum(0))):
+        got = getattr(layer, attribute)
+        shown = [f"after two backward calls without zero_grad ({label}):",
+                 f"  expected {attribute} = {fmt(2 * once)}", f"  got      {attribute} = {fmt(got)}"]
+        look = (f"∂ℓ/∂{attribute[5:]} += ...: add into the tensor in place "
+                f"(self.{attribute} += ... or .add_); zero_grad() is what resets it")
+        if close(got, once):
+            raise Failed(f"{attribute} is assigned (=), not accumulated (+=): after two backward "
+                         "calls without zero_grad it holds only the last one", look, shown)
+        if held is not got:
+            raise Failed(f"{attribute} is replaced by a new tensor (self.{attribute} = ...) "
+                         "instead of added into in place: an optimizer holding "
+                         "model.param() never sees it", look, shown)
+        if not close(got, 2 * once):
+            raise Failed(f"{attribute} is wrong after a second backward without zero_grad: "
+                         "does backward change what forward saved?", look, shown)
+
+def _judge_dense(cases, errors):
     look_w = "∂ℓ/∂w += (∂ℓ/∂s)ᵀ x: (out, N) @ (N, in) -> (out, in)"
     look_b = "∂ℓ/∂b += Σₙ (∂ℓ/∂s)ₙ: the sum of ∂ℓ/∂s over the N rows of the batch"
     look_x = "∂ℓ/∂x = (∂ℓ/∂s) w: (N, out) @ (out, in) -> (N, in)"
@@ -478,7 +481,7 @@ def _judge_dense(cases):
         Mistake("transposed", "the weight gradient is transposed: xᵀ (∂ℓ/∂s) instead of "
                 "(∂ℓ/∂s)ᵀ x", look_w),
         Mistake("one_row", "the weight gradient uses only one sample (row) of the batch", look_w),
-    ], n_factor, look_w)
+    ], n_factor, look_w, errors=errors, crash=False)
     judge("grad_bias", cases["grad_bias"], [
         Mistake("mean", "the bias gradient is the mean over the batch, not the sum", look_b),
         Mistake("first_row", "the bias gradient uses only the first row of ∂ℓ/∂s, "
@@ -487,10 +490,16 @@ def _judge_dense(cases):
                 "not the sum over the batch", look_b),
         Mistake("rows", "the bias gradient is not summed over the batch (it has one row per "
                 "sample)", look_b),
-    ], n_factor, look_b)
+    ], n_factor, look_b, errors=errors, crash=False)
     judge("∂ℓ/∂x (the returned tensor)", cases["return"], [
         Mistake("w_t", "∂ℓ/∂x uses wᵀ instead of w", look_x),
-    ], [], look_x, "backward returned None: it must return ∂ℓ/∂x = (∂ℓ/∂s) w")
+    ], [], look_x, "backward returned None: it must return ∂ℓ/∂x = (∂ℓ/∂s) w",
+        errors=errors, crash=False)
+    if errors:
+        label, error = errors[0]
+        raise crashed("backward", error, label, "the shape of each product: ∂ℓ/∂w: (out, N) @ "
+                      "(N, in) -> (out, in); ∂ℓ/∂b: sum over the N rows -> (out,); ∂ℓ/∂x: "
+                      "(N, out) @ (out, in) -> (N, in)")
 
 
 # ---------------------------------------------------------------------------
@@ -548,7 +557,7 @@ ACTIVATIONS = {
 def grade_activation_forward(mod, results, kind):
     spec = ACTIVATIONS[kind]
     look = spec["look_forward"]
-    cases = []
+    cases, errors = [], []
     for label, s, g in activation_cases(big=kind != "ReLU"):
         module, s_before = getattr(mod, kind)(), s.clone()
         try:
@@ -556,14 +565,16 @@ def grade_activation_forward(mod, results, kind):
         except Todo:
             raise
         except Exception as error:
-            raise crashed("forward", error, label, look) from None
+            errors.append((label, error))
+            continue
         check_not_mutated("s", s_before, s, "forward")
         alts = {key: f(s) for key, f, _ in spec["forward_mistakes"]}
         cases.append(Case(label, got, spec["f"](s), {}, alts, [("s", s)]))
     mistakes = [Mistake(key, text, look) for key, _, text in spec["forward_mistakes"]]
     judge("x", cases, mistakes, [], look, "forward returned None: it must return x",
           "NaN or inf for large |s| (e^(s) overflows to inf, and inf/inf is NaN): use a "
-          "form that stays finite, e.g. 1/(1 + e^(−s)) for Sigmoid, s.tanh() for Tanh")
+          "form that stays finite, e.g. 1/(1 + e^(−s)) for Sigmoid, s.tanh() for Tanh",
+          errors=errors, what="forward")
     _, s, g = next(activation_cases())
     saves_for_backward(getattr(mod, kind), [s + 1, s], g, lambda m, g: [m.backward(g)])
 
@@ -573,7 +584,7 @@ def grade_activation_backward(mod, results, kind, derivative=None):
     spec = ACTIVATIONS.get(kind, {})
     look = spec.get("look_backward", "")
     make = getattr(mod, kind)
-    cases = []
+    cases, errors = [], []
     for label, s, g in activation_cases():
         module = make()
         forward_or_wait(results, module, s, name, lambda: make().backward(g.clone()))
@@ -583,7 +594,8 @@ def grade_activation_backward(mod, results, kind, derivative=None):
         except Todo:
             raise
         except Exception as error:
-            raise crashed("backward", error, label, look) from None
+            errors.append((label, error))
+            continue
         check_not_mutated("grad_output", g, g_in, "backward")
         try:
             again = student(module.backward, g.clone())
@@ -601,10 +613,12 @@ def grade_activation_backward(mod, results, kind, derivative=None):
     mistakes.append(Mistake("local_only", "returned the local derivative σ'(s) alone: multiply "
                             "it by the incoming ∂ℓ/∂x (the chain rule)", look))
     try:
-        judge("∂ℓ/∂s", cases, mistakes, [], look, "backward returned None: it must return ∂ℓ/∂s")
+        judge("∂ℓ/∂s", cases, mistakes, [], look, "backward returned None: it must return ∂ℓ/∂s",
+              errors=errors, what="backward")
     except Failed:
-        if results[NUMBER.get(_forward_of(name), 0)].status == "FAIL" if _forward_of(name) in NUMBER else False:
-            raise Wait(f"fix exercise {NUMBER[_forward_of(name)]} ({_forward_of(name)}) first") from None
+        forward = _forward_of(name)
+        if forward in NUMBER and results[NUMBER[forward]].status == "FAIL":
+            raise Wait(f"fix exercise {NUMBER[forward]} ({forward}) first") from None
         raise
 
 
@@ -618,7 +632,7 @@ def _autograd_vjp(kind, s, g):
 def grade_softmax_backward(mod, results):
     look = ("∂ℓ/∂s = Jᵀ (∂ℓ/∂x) with J = diag(x) − x xᵀ for each row: "
             "x ⊙ (g − (g · x)), the dot product g · x taken over the classes of each row")
-    cases = []
+    cases, errors = [], []
     for label, s, g in activation_cases():
         module = mod.Softmax()
         try:
@@ -632,7 +646,8 @@ def grade_softmax_backward(mod, results):
         except Todo:
             raise
         except Exception as error:
-            raise crashed("backward", error, label, look) from None
+            errors.append((label, error))
+            continue
         check_not_mutated("grad_output", g, g_in, "backward")
         x = torch.softmax(s, dim=1)
         alts = {"diagonal": g * x * (1 - x), "no_cross": g * x,
@@ -650,7 +665,8 @@ def grade_softmax_backward(mod, results):
         Mistake("batch_dim", "the dot product g · x is summed over the batch (dim 0) instead of "
                 "the classes of each row (dim 1)", look),
         Mistake("no_x", "the leading x ⊙ is missing", look),
-    ], [], look, "backward returned None: it must return ∂ℓ/∂s")
+    ], [SIGN], look, "backward returned None: it must return ∂ℓ/∂s", errors=errors,
+        what="backward")
 
 
 # ---------------------------------------------------------------------------
@@ -674,12 +690,13 @@ def _mse_dims(reduction, x):
 
 
 def _when(reduction, value):
-    return lambda d: value(d) if d["reduction"] == reduction else (1.0 if value(d) == 1 else None)
+    """A factor that only the given reduction has (1 on the cases of the other)."""
+    return lambda d: value(d) if d["reduction"] == reduction else 1.0
 
 
 def grade_mse_forward(mod, results):
     look = "ℓ = (1/M) Σ (x − y)² over all M = N·C entries (mean), or Σ (x − y)² (sum)"
-    cases = []
+    cases, errors = [], []
     for reduction, label, x, y in mse_cases():
         loss, x_before, y_before = mod.MSELoss(reduction=reduction), x.clone(), y.clone()
         try:
@@ -687,7 +704,8 @@ def grade_mse_forward(mod, results):
         except Todo:
             raise
         except Exception as error:
-            raise crashed("forward", error, f"{label}, reduction={reduction!r}", look) from None
+            errors.append((f"{label}, reduction={reduction!r}", error))
+            continue
         check_not_mutated("prediction", x_before, x, "forward")
         check_not_mutated("target", y_before, y, "forward")
         total = ((x - y) ** 2).sum()
@@ -710,7 +728,7 @@ def grade_mse_forward(mod, results):
         Factor("divided by M although reduction='sum'", _when("sum", lambda d: 1 / d["M"])),
         Factor("divided by N although reduction='sum'", _when("sum", lambda d: 1 / d["N"])),
         Factor("a factor ½ in front: this loss is (x − y)², no ½", lambda d: 0.5),
-    ], look, "forward returned None: it must return ℓ")
+    ], look, "forward returned None: it must return ℓ", errors=errors, what="forward")
     _, label, x, y = next(mse_cases())
     saves_for_backward(lambda: mod.MSELoss(), [(x + 1, y), (x, y)], None,
                        lambda loss, _: [loss.backward()])
@@ -719,7 +737,7 @@ def grade_mse_forward(mod, results):
 def grade_mse_backward(mod, results):
     name = "MSELoss.backward"
     look = "∂ℓ/∂x = 2 (x − y) / M for the mean (M = N·C entries), 2 (x − y) for the sum"
-    cases = []
+    cases, errors = [], []
     for reduction, label, x, y in mse_cases():
         loss = mod.MSELoss(reduction=reduction)
         forward_or_wait(results, lambda p: loss(p, y), x, name,
@@ -729,7 +747,8 @@ def grade_mse_backward(mod, results):
         except Todo:
             raise
         except Exception as error:
-            raise crashed("backward", error, f"{label}, reduction={reduction!r}", look) from None
+            errors.append((f"{label}, reduction={reduction!r}", error))
+            continue
         try:
             again = student(loss.backward)
         except Exception:
@@ -754,7 +773,7 @@ def grade_mse_backward(mod, results):
                    _when("mean", lambda d: d["C"])),
             Factor("divided by M although reduction='sum'", _when("sum", lambda d: 1 / d["M"])),
             Factor("divided by N although reduction='sum'", _when("sum", lambda d: 1 / d["N"])),
-        ], look, "backward returned None: it must return ∂ℓ/∂x")
+        ], look, "backward returned None: it must return ∂ℓ/∂x", errors=errors, what="backward")
     except Failed as failure:
         if failure.headline == "the sign is flipped":
             failure.headline = "the sign is flipped: d = x − y (prediction minus target)"
@@ -772,7 +791,7 @@ def ce_cases():
 
 def grade_cross_entropy_backward(mod, results):
     look = "∂ℓ/∂z = (softmax(z) − onehot(y)) / N, N the batch size"
-    cases = []
+    cases, errors = [], []
     for label, z, y in ce_cases():
         loss = mod.CrossEntropyLoss()
         try:
@@ -785,7 +804,8 @@ def grade_cross_entropy_backward(mod, results):
         except Todo:
             raise
         except Exception as error:
-            raise crashed("backward", error, label, look) from None
+            errors.append((label, error))
+            continue
         n, c = z.shape
         p, onehot = torch.softmax(z, dim=1), torch.nn.functional.one_hot(y, c).to(F64)
         _, (leaf,) = autograd(lambda v: torch.nn.functional.cross_entropy(v, y).backward(), z)
@@ -802,7 +822,7 @@ def grade_cross_entropy_backward(mod, results):
                lambda d: d["N"]),
         Factor("divided by N twice (or by N²)", lambda d: 1 / d["N"]),
         Factor("divided by C (the classes) instead of N (the batch)", lambda d: d["N"] / d["C"]),
-    ], look, "backward returned None: it must return ∂ℓ/∂z")
+    ], look, "backward returned None: it must return ∂ℓ/∂z", errors=errors, what="backward")
 
 
 # ---------------------------------------------------------------------------
@@ -868,34 +888,37 @@ def grade_sequential_backward(mod, results):
 def _diagnose_sequential(log, expected_log, got, expected, g, error, label, look):
     names = [name for name, _ in log]
     order = [name for name, _ in expected_log]
-    where = [f"on {label}: backward was called on modules {names or 'none'}, "
-             f"expected {order}"]
+    where = [f"on {label}: backward was called on modules {names or 'none'} (counting from "
+             f"1), expected {order}"]
     if not log:
         raise Failed("no module's backward was called", look, where)
-    if names[:len(order)] == order[::-1] and len(order) > 1:
-        raise Failed("the modules are run first to last: backward must go from the last "
-                     "module to the first (reversed)", look, where)
-    if len(names) > len(order) or len(set(names)) < len(names):
-        raise Failed("a module's backward is called more than once", look, where)
-    if sorted(names) != sorted(order):
-        missing = sorted(set(order) - set(names))
-        raise Failed(f"the backward of module(s) {missing} (counting from 1) is never called: "
-                     "the loop must visit every module", look, where)
-    if names != order:
-        raise Failed("the modules' backward calls are in the wrong order", look, where)
-    for (name, received), (_, wanted) in zip(log, expected_log):
+    if names[0] != order[0]:
+        if names[0] == order[-1]:
+            raise Failed("the modules are run first to last: backward must go from the last "
+                         "module to the first (reversed)", look, where)
+        raise Failed(f"backward starts with module {names[0]}; it must start with the last "
+                     f"one, module {order[0]}", look, where)
+    for (name, received), (wanted_name, wanted) in zip(log, expected_log):
+        if name != wanted_name:
+            raise Failed("the modules' backward calls are in the wrong order", look, where)
         if not close(received, wanted):
-            same = close(received, g)
+            same = is_tensor(received) and received.shape == g.shape and close(received, g)
             raise Failed("every module gets the same incoming gradient: pass each module the "
                          "result of the module after it (grad = module.backward(grad))"
                          if same else f"module {name} gets the wrong incoming gradient", look,
                          [f"on {label}:", f"  expected module {name} to get {fmt(wanted)}",
                           f"  it got {fmt(received)}"])
+    if len(names) > len(order):
+        raise Failed("a module's backward is called more than once", look, where)
+    if len(names) < len(order):
+        missing = order[len(names):]
+        raise Failed(f"the backward of module(s) {missing} (counting from 1) is never called: "
+                     "the loop must visit every module", look, where)
     if error is not None:
         raise crashed("backward", error, label, look)
     if got is None:
         raise Failed("backward returned None: it must return ∂ℓ/∂x⁽⁰⁾, what the first "
-                     "module's backward returns", look, where[:0] + [f"on {label}"])
+                     "module's backward returns", look, [f"on {label}"])
     if not close(got, expected):
         hint = ("backward returned the incoming gradient unchanged" if close(got, g)
                 else "backward returns the wrong tensor: return what the first module's "
