@@ -13,7 +13,7 @@ Building the site needs mkdocs and mkdocs-material only; the examples need torch
 from __future__ import annotations
 
 import ast
-import functools
+import html
 import http.server
 import importlib.util
 import json
@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
 from pathlib import Path
@@ -278,16 +279,107 @@ def test_committed_runs_used_the_current_defaults_of_train_py():
 # ---------------------------------------------------------------------------
 
 
+PREFIX = "/minimlp/"  # served under a project path, as GitHub Pages serves a project site
+WIDE, NARROW = (1280, 800), (400, 800)
+
+# Run in the page (appended by the test server to a page asked for with ?measure): after the page's
+# scripts ran, report every element of the content that scrolls or clips sideways, and the layout of
+# the annotated page's rows, in a <pre id="measure-report"> that --dump-dom shows.
+MEASURE_SCRIPT = """<script>
+window.addEventListener("load", function () { setTimeout(function () {
+  var root = document.documentElement, found = [];
+  function describe(el) {
+    var text = (el.textContent || "").replace(/\\s+/g, " ").trim().slice(0, 70);
+    return el.tagName.toLowerCase() + "." + String(el.className).split(" ").join(".") +
+      " scrolls " + (el.scrollWidth - el.clientWidth) + "px: " + text;
+  }
+  document.querySelectorAll(".md-content *").forEach(function (el) {
+    var overflow = getComputedStyle(el).overflowX;
+    if (el.closest(".katex-mathml")) return;  // KaTeX's text for screen readers, hidden by design
+    if (overflow !== "visible" && el.clientWidth > 0 && el.scrollWidth > el.clientWidth + 1)
+      found.push(describe(el));
+  });
+  if (root.scrollWidth > root.clientWidth + 1) found.push("the page itself scrolls sideways");
+  var rows = document.querySelectorAll(".annotated-row"), besides = 0;
+  rows.forEach(function (row) {
+    var prose = row.querySelector(".annotated-prose"), code = row.querySelector(".annotated-code");
+    if (prose && code && prose.getBoundingClientRect().right <= code.getBoundingClientRect().left)
+      besides += 1;
+  });
+  // Does a line of 88 characters (the longest minimlp.py has) fit the page's code blocks?
+  function fits88(selector) {
+    var code = document.querySelector(selector);
+    if (!code) return null;
+    var probe = code.cloneNode(false);
+    probe.textContent = new Array(89).join("m");
+    code.parentNode.appendChild(probe);
+    var fits = probe.scrollWidth <= probe.clientWidth;
+    probe.remove();
+    return fits;
+  }
+  var header = document.querySelector(".md-header");
+  var report = {width: window.innerWidth, overflowing: found, rows: rows.length, rowsSideBySide: besides,
+                codeFits88: fits88(rows.length ? ".annotated-code pre > code" : ".md-content pre > code"),
+                headerPosition: header ? getComputedStyle(header).position : null,
+                headerHeight: header ? header.getBoundingClientRect().height : null};
+  var out = document.createElement("pre");
+  out.id = "measure-report";
+  out.textContent = JSON.stringify(report);
+  document.body.appendChild(out);
+}, 300); });
+</script>"""
+
+
+class _SiteHandler(http.server.SimpleHTTPRequestHandler):
+    """The built site under PREFIX, as GitHub Pages serves it: a missing path gets 404.html with
+    status 404; an HTML page asked for with ?measure gets MEASURE_SCRIPT appended."""
+
+    site: Path
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        url = urllib.parse.urlsplit(self.path)
+        path = urllib.parse.unquote(url.path)
+        file = self.site / path[len(PREFIX):] if path.startswith(PREFIX) else None
+        if file is not None and file.is_dir():
+            file = file / "index.html"
+        status = 200
+        if file is None or not file.is_file() or self.site.resolve() not in file.resolve().parents:
+            status, file = 404, self.site / "404.html"
+        body = file.read_bytes()
+        if file.suffix == ".html" and "measure" in url.query:
+            body = body.replace(b"</body>", MEASURE_SCRIPT.encode() + b"</body>")
+        self.send_response(status)
+        self.send_header("Content-Type", self.guess_type(str(file)))
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
+def served_site(tmp_path_factory):
+    """(base URL, folder) of the site built strictly with SITE_URL set to where it is served, as the
+    Pages workflow builds it."""
     pytest.importorskip("mkdocs")
     pytest.importorskip("material")
     out = tmp_path_factory.mktemp("site")
-    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
-    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(out)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    handler = type("Handler", (_SiteHandler,), {"site": out})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    base = f"http://127.0.0.1:{server.server_address[1]}{PREFIX}"
+    done = _mkdocs_build(ROOT, out, site_url=base)
     assert done.returncode == 0, f"mkdocs build --strict failed:\n{done.stdout}\n{done.stderr}"
-    return out
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield base, out
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def site(served_site):
+    return served_site[1]
 
 
 class _Tags(HTMLParser):
@@ -334,47 +426,44 @@ class _Tags(HTMLParser):
 EXTERNAL = re.compile(r"^(https?:)?//", re.IGNORECASE)
 
 
-def test_built_site_loads_nothing_from_outside(site):
-    for html in site.rglob("*.html"):
+def test_built_site_loads_nothing_from_outside(served_site):
+    base, site = served_site
+    for page in site.rglob("*.html"):
         parser = _Tags()
-        parser.feed(html.read_text(encoding="utf-8"))
-        external = [url for url in parser.loaded if EXTERNAL.match(url)]
-        assert not external, f"{html.relative_to(site)} loads {external}"
+        parser.feed(page.read_text(encoding="utf-8"))
+        external = [url for url in parser.loaded if EXTERNAL.match(url) and not url.startswith(base)]
+        assert not external, f"{page.relative_to(site)} loads {external}"
     for css in list(site.rglob("*.css")):
         urls = re.findall(r"url\(\s*['\"]?([^'\")]+)", css.read_text(encoding="utf-8"))
         assert not [u for u in urls if EXTERNAL.match(u)], f"{css.relative_to(site)} loads from outside"
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
+def test_the_404_page_loads_its_assets_from_the_project_path(site):
+    # GitHub Pages serves 404.html for any missing path, however deep: its links must not be relative
+    # (or rooted at the domain), but start at SITE_URL.
+    parser = _Tags()
+    parser.feed((site / "404.html").read_text(encoding="utf-8"))
+    assets = [url for url in parser.loaded if "assets/" in url]
+    assert assets and all(url.startswith(PREFIX + "assets/") for url in assets), assets
 
 
-@pytest.fixture(scope="module")
-def served_site(site):
-    handler = functools.partial(_QuietHandler, directory=str(site))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def _chromium(url: str, workdir: Path) -> tuple[str, list[str]]:
-    """Load `url` in headless Chromium; return the DOM after scripts ran, and the URLs the page requested."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+def _chromium(url: str, workdir: Path, size: tuple[int, int] = WIDE) -> tuple[str, list[str]]:
+    """Load `url` in headless Chromium in a window of `size`; return the DOM after scripts ran, and
+    the URLs the page requested."""
     netlog = workdir / "netlog.json"
-    command = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
                f"--user-data-dir={workdir / 'profile'}", f"--log-net-log={netlog}",
                # any name but 127.0.0.1 fails to resolve: the page must work offline
                "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+               f"--window-size={size[0]},{size[1]}", "--hide-scrollbars",
                "--virtual-time-budget=5000", "--dump-dom", url]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=90)
     assert done.returncode == 0, f"chromium failed on {url}:\n{done.stderr[-2000:]}"
-    origin = url.split("/", 3)[:3]
-    origin = "/".join(origin)
+    origin = "/".join(url.split("/", 3)[:3])
     log = json.loads(netlog.read_text(encoding="utf-8"))
     start_job = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
     requested = [event["params"]["url"] for event in log["events"]
@@ -382,26 +471,80 @@ def _chromium(url: str, workdir: Path) -> tuple[str, list[str]]:
     return done.stdout, requested
 
 
-@pytest.mark.skipif(not (shutil.which("chromium") or shutil.which("chromium-browser")),
-                    reason="Chromium is not installed: the browser check of the docs needs it")
-def test_every_page_typesets_its_math_offline_in_chromium(served_site, tmp_path):
-    def visit(page):
-        workdir = tmp_path / (page.strip("/") or "index")
-        workdir.mkdir()
-        return page, *_chromium(f"{served_site}/{page}", workdir)
+def _measure_report(dom: str) -> dict:
+    found = re.search(r'<pre id="measure-report">(.*?)</pre>', dom, re.DOTALL)
+    assert found, "the page's measuring script did not run"
+    return json.loads(html.unescape(found.group(1)))
 
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        results = list(pool.map(visit, PAGES))
+
+@pytest.fixture(scope="module")
+def browsed(served_site, tmp_path_factory):
+    """{page: (DOM, requested URLs, measure report)} of every page, and of a missing deep URL, opened
+    in headless Chromium at 1280x800, a laptop screen."""
+    if not CHROMIUM:
+        pytest.skip("Chromium is not installed: the browser checks of the docs need it")
+    base, _ = served_site
+    workdirs = tmp_path_factory.mktemp("chromium")
+
+    def visit(page):
+        workdir = workdirs / (page.strip("/").replace("/", "-") or "index")
+        workdir.mkdir()
+        dom, requested = _chromium(f"{base}{page}?measure", workdir)
+        return page, (dom, requested, _measure_report(dom))
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(pool.map(visit, PAGES + [MISSING_PAGE]))
+
+
+MISSING_PAGE = "a/missing/page/"
+
+
+@pytest.mark.slow
+def test_every_page_typesets_its_math_offline_in_chromium(browsed, served_site):
+    base, _ = served_site
     counts = {}
-    for page, dom, requested in results:
+    for page in PAGES:
+        dom, requested, _ = browsed[page]
         parser = _Tags()
         parser.feed(dom)
         counts[page.strip("/") or "index"] = parser.math
         assert "md-content" in dom, f"/{page} did not render"
         assert parser.errors == 0, f"/{page}: {parser.errors} KaTeX errors"
         assert parser.typeset == parser.math, f"/{page}: {parser.math - parser.typeset} of {parser.math} formulas not typeset"
-        outside = [url for url in requested if not url.startswith(served_site + "/")]
+        outside = [url for url in requested if not url.startswith(base)]
         assert not outside, f"/{page} requested {outside}"
         assert any(url.endswith(".woff2") for url in requested) or parser.math == 0, f"/{page}: no KaTeX font loaded"
     print("math elements typeset per page:", counts)
     assert counts["backprop"] > 50 and counts["annotated"] > 50  # the pages that are mostly math
+
+
+@pytest.mark.slow
+def test_nothing_scrolls_sideways_on_a_1280_px_laptop_screen(browsed):
+    # Every code block, table wrapper and display equation of every page fits a 1280x800 window:
+    # nothing scrolls or is clipped sideways (on a narrow phone they may scroll; that is fine).
+    scrolling = {}
+    for page in PAGES:
+        report = browsed[page][2]
+        assert report["width"] == WIDE[0], f"/{page}: the window is {report['width']} px wide"
+        if report["overflowing"]:
+            scrolling[page or "index"] = report["overflowing"]
+    assert not scrolling, "blocks that scroll sideways at 1280 px:\n" + json.dumps(scrolling, indent=1)
+
+
+@pytest.mark.slow
+def test_the_annotated_page_reads_side_by_side_at_1280_px(browsed):
+    report = browsed["annotated/"][2]
+    assert report["rows"] > 50 and report["rowsSideBySide"] == report["rows"], (
+        f"{report['rows'] - report['rowsSideBySide']} of {report['rows']} rows are not side by side")
+    assert report["codeFits88"], "an 88-character line of minimlp.py does not fit the code column"
+    for page in PAGES:  # and on the other pages, beside both sidebars
+        assert browsed[page][2]["codeFits88"] in (True, None), f"/{page}: an 88-character line does not fit"
+
+
+@pytest.mark.slow
+def test_the_404_page_of_a_missing_deep_url_is_styled(browsed, served_site):
+    base, _ = served_site
+    dom, requested, report = browsed[MISSING_PAGE]
+    assert "404" in dom and report["headerPosition"] == "sticky" and report["headerHeight"] < 80, (
+        f"the 404 page at {base}{MISSING_PAGE} lost its styles: {report}")
+    assert any(url.startswith(base + "assets/stylesheets/") for url in requested), requested

@@ -20,8 +20,11 @@ in its place (``mkdocs serve`` keeps running while you fix it).
 The directive may be indented (inside a list or an admonition): the block gets the same indent.
 Nothing else in the page changes, and minimlp.py needs no markers: the name is the anchor.
 
-A line ``<!-- minimlp:include performance_table.md -->`` includes a Markdown file of ``docs/`` as it
-is (the table that ``bench.py`` writes); a missing file is an error in the same way.
+A line ``<!-- minimlp:include performance_table.md -->`` includes a file of ``docs/``: a Markdown file
+as it is (the table that ``bench.py`` writes), any other file as a fenced block (``.py`` as Python,
+anything else as text) titled with its name, or with the title given in quotes after the path:
+``<!-- minimlp:include homework/2021/output.txt "python test.py" -->``. A missing file is an error
+in the same way.
 
 Standard library only: building the docs needs neither torch nor minimlp's imports.
 """
@@ -36,7 +39,8 @@ from pathlib import Path
 
 SOURCE_NAME = "minimlp.py"
 CODE = re.compile(r"^(?P<indent>[ \t]*)<!--\s*minimlp:code\s+(?P<name>[^>]*?)\s*-->[ \t]*$", re.MULTILINE)
-INCLUDE = re.compile(r"^(?P<indent>[ \t]*)<!--\s*minimlp:include\s+(?P<path>[^>\s]+)\s*-->[ \t]*$", re.MULTILINE)
+INCLUDE = re.compile(r'^(?P<indent>[ \t]*)<!--\s*minimlp:include\s+(?P<path>[^>\s"]+)'
+                     r'(?:\s+"(?P<title>[^"]*)")?\s*-->[ \t]*$', re.MULTILINE)
 QUALIFIED = re.compile(r"^(?P<path>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)(?:\((?P<members>[\w\s,]*)\))?$")
 
 log = logging.getLogger("mkdocs.hooks.include_code")  # under "mkdocs": counted by --strict
@@ -151,7 +155,13 @@ def render(markdown: str, source: str, docs_dir: Path, page_name: str = "page") 
         if docs_dir.resolve() not in path.parents or not path.is_file():
             log.error(f"{page_name}: <!-- minimlp:include {match.group('path')} -->: no such file in docs/")
             return _failure(match.group("indent"), f"`{match.group('path')}` is missing.")
-        return path.read_text(encoding="utf-8").rstrip("\n")
+        text = path.read_text(encoding="utf-8").rstrip("\n")
+        if path.suffix != ".md":
+            fence = _fence(text)
+            language = "python" if path.suffix == ".py" else "text"
+            title = match.group("title") or path.name
+            text = f'{fence}{language} title="{title}"\n{text}\n{fence}'
+        return "\n".join(match.group("indent") + line if line else line for line in text.split("\n"))
 
     return CODE.sub(code, INCLUDE.sub(include, markdown))
 
