@@ -259,6 +259,52 @@ def test_worked_example_output_and_table_are_what_minimlp_computes():
         assert _parse_numbers(value) == pytest.approx(values[name], abs=1e-4), f"table row {name}"
 
 
+HOMEWORK = DOCS / "homework"
+
+
+def _error_rates(output: str) -> dict[str, float]:
+    return {name: float(rate) for name, rate in re.findall(r"^(train|test) error: ([\d.]+) %", output, re.M)}
+
+
+@pytest.mark.parametrize("year", ["2021", "2018"])
+def test_homework_test_py_uses_from_torch_only_empty_and_what_the_handout_calls(year):
+    tree = ast.parse((HOMEWORK / year / "test.py").read_text(encoding="utf-8"))
+    imports = sorted(ast.unparse(node) for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom)))
+    assert imports == ["from minimlp import MSELoss, ReLU, SGD, Dense, Sequential, Sigmoid, accuracy, fit",
+                       "from torch import empty", "import math", "import torch"], imports
+    used = {node.attr for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "torch"}
+    assert used == {"set_grad_enabled", "manual_seed"}, f"test.py uses torch.{used}"
+    page = (DOCS / "homework.md").read_text(encoding="utf-8")
+    for name in ("test.py", "output.txt"):
+        assert f"<!-- minimlp:include homework/{year}/{name}" in page, f"the page does not show {year}/{name}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("year", ["2021", "2018"])
+def test_homework_test_py_runs_beside_minimlp_alone_and_prints_the_page_s_error_rates(year, tmp_path):
+    # The file the page shows, in a folder holding only it and minimlp.py, in a fresh interpreter
+    # that reads no PYTHON* variable and no user site-packages (-I would also drop the script's own
+    # folder from sys.path, so `import minimlp` could not work as it does for a student).
+    shutil.copy(SOURCE, tmp_path)
+    shutil.copy(HOMEWORK / year / "test.py", tmp_path)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
+    env["OMP_NUM_THREADS"] = "1"  # tiny matrices: one thread is the fastest
+    done = subprocess.run([sys.executable, "-E", "-s", "test.py"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    committed = (HOMEWORK / year / "output.txt").read_text(encoding="utf-8")
+    rates, shown = _error_rates(done.stdout), _error_rates(committed)
+    assert set(rates) == set(shown) == {"train", "test"}, done.stdout
+    assert rates["train"] < 2 and rates["test"] < 5, f"the homework network trains badly: {rates}"
+    # the page shows the committed run; a rerun (another torch, minimlp rewritten) may round differently
+    assert rates == pytest.approx(shown, abs=0.5), (
+        f"rerun: cd to a folder with minimlp.py and docs/homework/{year}/test.py, "
+        f"python test.py > docs/homework/{year}/output.txt\n{done.stdout}")
+    logged = re.findall(r"^epoch +(\d+) +train loss", done.stdout, re.M)
+    assert logged and logged == re.findall(r"^epoch +(\d+) +train loss", committed, re.M), "the loss is logged"
+
+
 def test_committed_runs_used_the_current_defaults_of_train_py():
     # The experiment page shows the committed seeds.json files; they must come from train.py as it is.
     sys.path.insert(0, str(ROOT))
