@@ -9,9 +9,9 @@
 What is compared
     Both sides train the same network, from the same initial weights (copied from the minimlp
     model into the torch one), on the same list of pre-sliced batches, doing the same things per
-    step: zero_grad, forward, loss, backward, SGD step. minimlp calls
-    ``model.backward(loss.backward(), input_grad=False)``: nobody needs dℓ/dx of the data, and
-    torch does not compute it either since the data does not require grad.
+    step: zero_grad, forward, loss, backward, SGD step. One difference in work remains:
+    minimlp's ``model.backward`` always returns dℓ/dx⁰, the gradient for the data (one more
+    matrix product in the first layer), which torch skips since the data does not require grad.
 
     * the report's disk net 2-25-25-25-1 (ReLU hidden, Sigmoid out, MSE mean, SGD lr 0.1): one
       epoch of 1000 points at batch sizes 1, 10, 100, 1000, with the manual loop and with
@@ -138,7 +138,7 @@ def minimlp_steps(model, loss, opt, batches):
         opt.zero_grad()
         out = model(xb)
         loss(out, yb)
-        model.backward(loss.backward(), input_grad=False)
+        model.backward(loss.backward())
         opt.step()
 
 
@@ -200,7 +200,7 @@ def check_first_gradients(trainer, xb, yb, what):
     """One forward/backward on both sides; the parameter gradients must agree."""
     trainer.opt.zero_grad()
     trainer.loss(trainer.model(xb), yb)
-    trainer.model.backward(trainer.loss.backward(), input_grad=False)
+    trainer.model.backward(trainer.loss.backward())
     trainer.net.zero_grad()
     trainer.loss_fn(trainer.net(xb), yb).backward()
     diff = compare(f"the gradients of {what}", [g for _, g in trainer.model.param()],
