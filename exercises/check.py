@@ -199,7 +199,7 @@ def judge(quantity: str, cases: list, mistakes=(), factors=(), look_at: str = ""
                  next(case for case in cases if case in failing and case in matched))
     found = _factor(cases, factors)
     if found is not None:
-        fail(*found)
+        fail(found[0], found[1] or look_at)
     if any(case.got.shape != case.expected.shape for case in failing):
         case = next(case for case in failing if case.got.shape != case.expected.shape)
         flipped = tuple(case.got.shape) == tuple(case.expected.shape)[::-1] and case.got.dim() == 2
@@ -433,7 +433,8 @@ def grade_dense_backward(mod, results):
         cases["grad_weight"].append(Case(label, _copy(layer.grad_weight), g.T @ x, {"N": g.shape[0]}, {
             "transposed": x.T @ g, "one_row": g[:1].T @ x[:1]}, inputs))
         cases["grad_bias"].append(Case(label, _copy(layer.grad_bias), g.sum(0), {"N": g.shape[0]}, {
-            "mean": g.mean(0), "first_row": g[0], "last_row": g[-1], "rows": g}, inputs))
+            "mean": g.mean(0), "first_row": g[0], "last_row": g[-1], "rows": g,
+            "outputs": g.sum(1)}, inputs))
         kept.append((label, layer, pairs, x, g))
     try:
         _judge_dense(cases, errors)
@@ -490,6 +491,8 @@ def _judge_dense(cases, errors):
                 "not the sum over the batch", look_b),
         Mistake("rows", "the bias gradient is not summed over the batch (it has one row per "
                 "sample)", look_b),
+        Mistake("outputs", "the bias gradient is summed over the wrong axis: over the outputs "
+                "(dim 1) instead of the batch (dim 0)", look_b),
     ], n_factor, look_b, errors=errors, crash=False)
     judge("∂ℓ/∂x (the returned tensor)", cases["return"], [
         Mistake("w_t", "∂ℓ/∂x uses wᵀ instead of w", look_x),
@@ -608,10 +611,15 @@ def grade_activation_backward(mod, results, kind, derivative=None):
         expected = _autograd_vjp(kind, s, g)
         alts = {key: f(s, g) for key, f, _ in spec.get("backward_mistakes", [])}
         alts["local_only"] = expected / g
+        alts["all_ones"] = g
         cases.append(Case(label, got, expected, {}, alts, [("s", s), ("∂ℓ/∂x", g)]))
     mistakes = [Mistake(key, text, look) for key, _, text in spec.get("backward_mistakes", [])]
     mistakes.append(Mistake("local_only", "returned the local derivative σ'(s) alone: multiply "
                             "it by the incoming ∂ℓ/∂x (the chain rule)", look))
+    mistakes.append(Mistake("all_ones", "returned ∂ℓ/∂x unchanged, as if σ'(s) were 1 "
+                            "everywhere" + (" (x = max(0, s) is never negative, so a test "
+                                            "x >= 0 is always true: test x > 0)"
+                                            if kind == "ReLU" else ""), look))
     try:
         judge("∂ℓ/∂s", cases, mistakes, [], look, "backward returned None: it must return ∂ℓ/∂s",
               errors=errors, what="backward")
@@ -654,6 +662,8 @@ def grade_softmax_backward(mod, results):
                 "unweighted": x * (g - g.sum(1, keepdim=True)),
                 "batch_dim": x * (g - (g * x).sum(0, keepdim=True)),
                 "no_x": g - (g * x).sum(1, keepdim=True)}
+        if s.shape[0] == s.shape[1]:  # .sum(dim=1) without keepdim broadcasts along the rows
+            alts["no_keepdim"] = x * (g - (g * x).sum(1))
         cases.append(Case(label, got, _autograd_vjp("Softmax", s, g), {}, alts,
                           [("s", s), ("x = softmax(s)", x), ("∂ℓ/∂x", g)]))
     judge("∂ℓ/∂s", cases, [
@@ -665,6 +675,9 @@ def grade_softmax_backward(mod, results):
         Mistake("batch_dim", "the dot product g · x is summed over the batch (dim 0) instead of "
                 "the classes of each row (dim 1)", look),
         Mistake("no_x", "the leading x ⊙ is missing", look),
+        Mistake("no_keepdim", "the row sums g · x are laid along the wrong axis: .sum(dim=1) "
+                "gives shape (N,), which broadcasts along each row; keep it a column with "
+                ".sum(dim=1, keepdim=True), shape (N, 1)", look),
     ], [SIGN], look, "backward returned None: it must return ∂ℓ/∂s", errors=errors,
         what="backward")
 
