@@ -1505,3 +1505,171 @@ def test_readme_example_runs(tmp_path):
     proc = subprocess.run([sys.executable, str(script)], cwd=HERE, capture_output=True, text=True,
                           timeout=120, env=env)
     assert proc.returncode == 0, f"README example exits 0:\n{proc.stdout}\n{proc.stderr}"
+
+
+# ---------------------------------------------------------------------------
+# 11. Contract details: to(), load_state_dict, numbers, gradcheck, optimizers
+# ---------------------------------------------------------------------------
+
+
+def test_optimizer_built_before_to_still_trains_the_model():
+    """to() keeps the parameter objects (as PyTorch does), so the optimizer's tensors are the model's."""
+    g = gen(0)
+    model = mm.Sequential(mm.Dense(2, 8, generator=g), mm.Tanh(), mm.Dense(8, 1, generator=g))
+    held = model.param()
+    opt = mm.SGD(model.param(), lr=0.1, momentum=0.5)
+    model.to(torch.float64)
+    assert all(v is hv and g is hg for (v, g), (hv, hg) in zip(model.param(), held)), "same tensor objects"
+    x, y = randn(32, 2, seed=1), randn(32, 1, seed=2)
+    loss = mm.MSELoss()
+    first = loss(model(x), y).item()
+    for _ in range(20):
+        opt.zero_grad()
+        loss(model(x), y)
+        model.backward(loss.backward())
+        opt.step()
+    assert loss(model(x), y).item() < 0.9 * first, "the optimizer built before to() trains the float64 model"
+
+
+def test_adam_built_before_to_steps_in_the_new_dtype():
+    d = mm.Dense(3, 2, generator=gen(0))
+    opt = mm.Adam(d.param(), lr=0.01)
+    d.to(F64)
+    d(randn(4, 3))
+    d.backward(randn(4, 2, seed=1))
+    opt.step()
+    assert d.weight.dtype == F64 and d.grad_weight.dtype == F64, "Adam's step keeps the new dtype"
+
+
+def test_load_state_dict_from_torch_parameters_carries_no_autograd_history():
+    net = torch.nn.Linear(3, 2).double()
+    d = mm.Dense(3, 2, dtype=F64)
+    with torch.enable_grad():
+        d.load_state_dict(dict(net.named_parameters()))
+        assert torch.equal(d.bias, net.bias.detach()), "values copied"
+        for value, grad in d.param():
+            assert not value.requires_grad and value.grad_fn is None, "no graph enters the model"
+        d(randn(4, 3))
+        d.backward(randn(4, 2, seed=1))
+        mm.SGD(d.param(), lr=0.1).step()
+        assert not d.weight.requires_grad, "still no graph after a step"
+
+
+def test_load_state_dict_is_atomic():
+    model = mlp([3, 4, 2], [mm.ReLU, None])
+    before = [v.clone() for v, _ in model.param()]
+    bad = model.state_dict()
+    bad["0.weight"] = torch.full((4, 3), 7.0, dtype=F64)  # good entry first ...
+    bad["2.bias"] = torch.zeros(3, dtype=F64)  # ... then a bad one
+    with pytest.raises(ValueError, match=r"2\.bias"):
+        model.load_state_dict(bad)
+    assert all(torch.equal(v, b) for (v, _), b in zip(model.param(), before)), "nothing changed"
+
+
+def test_numpy_scalars_are_numbers_and_integers():
+    np = pytest.importorskip("numpy")  # matplotlib brings numpy; minimlp itself never imports it
+    d = mm.Dense(np.int64(3), np.int32(2), generator=gen(0))
+    assert (d.in_features, d.out_features) == (3, 2) and type(d.in_features) is int, "numpy ints are sizes"
+    opt = mm.SGD(d.param(), lr=np.float32(1e-3), momentum=np.float64(0.9), weight_decay=np.float16(0.0))
+    assert opt.lr == pytest.approx(1e-3) and type(opt.lr) is float, "numpy floats are learning rates"
+    mm.Adam(d.param(), lr=np.float64(1e-3), betas=(np.float32(0.9), 0.999), eps=np.float64(1e-8))
+    mm.Dropout(np.float64(0.25))
+    x, y = torch.rand(10, 3), torch.rand(10, 2)
+    h = mm.fit(d, mm.MSELoss(), opt, x, y, epochs=np.int64(2), batch_size=np.int16(4))
+    assert len(h) == 2, "numpy epochs and batch size"
+
+
+def test_step_never_changes_the_gradients():
+    for make in (lambda p: mm.SGD(p, lr=0.1, momentum=0.9, weight_decay=0.1),
+                 lambda p: mm.Adam(p, lr=0.1, weight_decay=0.1)):
+        model = mlp([3, 4, 2], [mm.Tanh, None])
+        opt = make(model.param())
+        for _ in range(2):
+            model(randn(5, 3))
+            model.backward(randn(5, 2, seed=1))
+            grads = [g.clone() for _, g in model.param()]
+            opt.step()
+            assert all(torch.equal(g, g0) for (_, g), g0 in zip(model.param(), grads)), "gradients untouched"
+
+
+def test_mse_float64_target_against_float32_prediction():
+    p = torch.rand(5, 2, generator=gen(0))
+    t = torch.rand(5, 2, generator=gen(1), dtype=F64)
+    loss = mm.MSELoss()
+    value = loss(p, t)
+    assert value.dtype == torch.float32, "the loss follows the prediction's dtype"
+    assert loss.backward().dtype == torch.float32, "so does its gradient"
+    assert abs(value.item() - ((p.double() - t.float().double()) ** 2).mean().item()) < 1e-6, "and its value"
+    assert t.dtype == F64, "the caller's target keeps its dtype"
+
+
+def test_fit_default_batch_size_is_32():
+    model = mm.Dense(2, 1, generator=gen(0))
+    steps = []
+
+    class CountingSGD(mm.SGD):
+        def step(self):
+            steps.append(len(model.input))
+            super().step()
+
+    mm.fit(model, mm.MSELoss(), CountingSGD(model.param(), lr=0.01), torch.rand(70, 2), torch.rand(70, 1),
+           epochs=1, shuffle=False, history=False)
+    assert steps == [32, 32, 6], "batches of 32, the last one smaller"
+
+
+def test_history_repr():
+    h = mm.History()
+    assert repr(h) == "History(0 epochs)", "empty"
+    h.train_loss += [0.5, 0.25]
+    h.train_acc += [0.5, 0.75]
+    assert repr(h) == "History(2 epochs, train_loss=0.25, train_acc=0.7500)", "training only"
+    h.val_loss += [0.6, 0.3]
+    h.val_acc += [0.4, 0.7]
+    assert repr(h) == ("History(2 epochs, train_loss=0.25, train_acc=0.7500, val_loss=0.3, "
+                       "val_acc=0.7000)"), "with validation"
+
+
+def test_gradcheck_right_for_a_saturated_sigmoid():
+    """True gradients ~1e-12 (s around 27): finite differences cannot resolve them, and a correct module
+    must still score as correct."""
+    x = torch.full((4, 3), 27.0, dtype=F64) + randn(4, 3, scale=0.5)
+    assert mm.gradcheck(mm.Sigmoid(), x) <= 1e-6, "a correct saturated Sigmoid passes"
+    model = mm.Sequential(mm.Dense(3, 3, generator=gen(0), dtype=F64), mm.Sigmoid())
+    model[0].bias.fill_(30.0)
+    assert mm.gradcheck(model, randn(5, 3)) <= 1e-6, "and inside a network"
+
+
+class ScaledTanh(mm.Tanh):
+    """Correct or wrong by a factor, with a forward scaled to make every gradient small."""
+
+    def __init__(self, scale, factor):
+        super().__init__()
+        self.scale, self.factor = scale, factor
+
+    def forward(self, s):
+        return super().forward(s) * self.scale
+
+    def backward(self, grad_output):
+        return super().backward(grad_output * self.scale) * self.factor
+
+
+@pytest.mark.parametrize("scale", [1e-1, 1e-2, 1e-3])
+def test_gradcheck_verdict_for_small_gradients(scale):
+    x = randn(4, 3, scale=0.8)
+    assert mm.gradcheck(ScaledTanh(scale, 1.0), x) <= 1e-6, f"correct, gradients ~{scale}: passes"
+    assert mm.gradcheck(ScaledTanh(scale, 1.5), x) >= 1e-2, f"50 % off, gradients ~{scale}: caught"
+    assert mm.gradcheck(ScaledTanh(scale, 1.05), x) >= 1e-2, f"5 % off, gradients ~{scale}: caught"
+
+
+def test_gradcheck_large_gradients():
+    x = randn(4, 3, scale=0.8)
+    assert mm.gradcheck(ScaledTanh(1e3, 1.0), x) <= 1e-6, "correct, gradients ~1e3: passes"
+    assert mm.gradcheck(ScaledTanh(1e3, 1.05), x) >= 1e-2, "5 % off, gradients ~1e3: caught"
+
+
+def test_gradcheck_dropout_holding_a_generator():
+    """deepcopy of a torch.Generator fails on torch 2.0: gradcheck shares the generator instead."""
+    d = mm.Dropout(0.5, generator=gen(0)).eval()
+    model = mm.Sequential(mm.Dense(3, 2, generator=gen(1)), d)
+    assert mm.gradcheck(model, torch.rand(4, 3)) <= 1e-6, "eval-mode dropout with a generator"
+    assert model[1] is d and d.generator is not None, "the module keeps its generator"
