@@ -812,6 +812,56 @@ def test_no_hard_coded_device():
     assert moved.weight.device == meta and moved.grad_bias.device == meta, "to(device=...) moves params and grads"
 
 
+CUDA = torch.cuda.is_available()
+
+
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA device (run on a GPU machine); the 'meta' tests above "
+                                     "cover device-independence here")
+def test_cuda_training_matches_cpu():
+    """The whole path on a real GPU, against the CPU path (which the oracle tests check against autograd):
+    every module's forward/backward, both losses, SGD and Adam steps, to() keeping the objects, fit with a
+    CUDA generator, Dropout in training mode, and gradcheck of a CUDA module."""
+    cuda = torch.device("cuda")
+
+    def build():
+        g = gen(5)
+        return randomise_biases(mm.Sequential(
+            mm.Dense(3, 8, generator=g, dtype=F64), mm.ReLU(), mm.Dense(8, 8, generator=g, dtype=F64), mm.Tanh(),
+            mm.Dense(8, 8, generator=g, dtype=F64), mm.Sigmoid(), mm.Identity(), mm.Dropout(0.5).eval(),
+            mm.Dense(8, 4, generator=g, dtype=F64), mm.Softmax()))
+
+    x, y, labels = randn(16, 3, seed=1), randn(16, 4, seed=2), torch.arange(16) % 4
+    for loss_cls, target in ((mm.MSELoss, y), (mm.CrossEntropyLoss, labels)):
+        for opt_cls, kwargs in ((mm.SGD, dict(lr=0.1, momentum=0.9, weight_decay=0.01)),
+                                (mm.Adam, dict(lr=0.01, weight_decay=0.01))):
+            cpu, gpu = build(), build()
+            held = gpu.param()
+            opts = opt_cls(cpu.param(), **kwargs), opt_cls(gpu.param(), **kwargs)  # built before to()
+            gpu.to(device=cuda)
+            assert all(v is hv and v.is_cuda and g.is_cuda for (v, g), (hv, _) in zip(gpu.param(), held)), \
+                "to(cuda) keeps the parameter objects, now on the GPU"
+            for step in range(3):
+                for model, opt, device in ((cpu, opts[0], "cpu"), (gpu, opts[1], cuda)):
+                    loss = loss_cls()
+                    opt.zero_grad()
+                    loss(model(x.to(device)), target.to(device))
+                    grad_x = model.backward(loss.backward())
+                    assert grad_x.device.type == torch.device(device).type, "input gradient on the data's device"
+                    opt.step()
+                for (v, g), (v_gpu, g_gpu) in zip(cpu.param(), gpu.param()):
+                    assert rel_err(g_gpu.cpu(), g) <= 1e-12, f"{loss_cls.__name__} step {step}: same gradients"
+                    assert rel_err(v_gpu.cpu(), v) <= 1e-12, f"{opt_cls.__name__} step {step}: same weights"
+    model = build().to(device=cuda)
+    history = mm.fit(model, mm.MSELoss(), mm.SGD(model.param(), lr=0.1), x.to(cuda), y.to(cuda), epochs=2,
+                     batch_size=5, val=(x.to(cuda), y.to(cuda)), generator=torch.Generator(cuda).manual_seed(0))
+    assert len(history) == 2 and 0 <= history.val_acc[-1] <= 1, "fit runs on the GPU with a CUDA generator"
+    drop = mm.Dropout(0.5, generator=torch.Generator(cuda).manual_seed(0))
+    out = drop(torch.ones(100, 100, device=cuda, dtype=F64))
+    assert out.is_cuda and set(out.unique().tolist()) == {0.0, 2.0}, "training-mode dropout on the GPU"
+    assert torch.equal(drop.backward(torch.ones_like(out)), out), "and its backward"
+    assert mm.gradcheck(build().to(device=cuda), x.to(cuda)) <= 1e-6, "gradcheck of a GPU module"
+
+
 def test_to_device_after_a_backward_elsewhere():
     """A model that already ran forward/backward on the CPU keeps working after to(device=...):
     no cached helper tensor may stay behind on the old device."""
