@@ -34,7 +34,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent
 DOCS = ROOT / "docs"
 SOURCE = ROOT / "minimlp.py"
-PAGES = ["", "backprop/", "annotated/", "experiment/", "homework/", "api/", "performance/"]
+PAGES = ["", "backprop/", "annotated/", "experiment/", "homework/", "pytorch/", "api/", "performance/"]
 
 # What the pages must show of minimlp.py, by qualified name (include_code.py's directive): every layer's
 # forward and backward, the losses, the optimizers' steps, the training loop, accuracy and gradcheck.
@@ -101,12 +101,18 @@ def test_every_code_directive_names_code_in_minimlp_and_the_pages_show_every_mod
     source = SOURCE.read_text(encoding="utf-8")
     shown = set()
     for page, name in _code_directives():
+        text = source
+        if ":" in name:  # code of another file of docs/
+            relative, name = name.split(":", 1)
+            assert (DOCS / relative).is_file(), f"docs/{page} shows code of {relative}, which is missing"
+            text = (DOCS / relative).read_text(encoding="utf-8")
         try:
-            code = include.extract(source, name)
+            code = include.extract(text, name)
         except include.NameNotFound as error:
             pytest.fail(f"docs/{page}: {error}")
         assert code.strip() and not code.startswith((" ", "\t")), f"{page}: {name} is empty or not dedented"
-        shown.add(include.QUALIFIED.match(name).group("path"))
+        if text is source:
+            shown.add(include.QUALIFIED.match(name).group("path"))
     assert set(SHOWN_NAMES) <= shown, f"no page shows {sorted(set(SHOWN_NAMES) - shown)}"
     assert "--8<--" not in "".join(p.read_text(encoding="utf-8") for p in DOCS.glob("*.md")), \
         "a page still uses a snippet include; include code by name instead"
@@ -303,6 +309,29 @@ def test_homework_test_py_runs_beside_minimlp_alone_and_prints_the_page_s_error_
         f"python test.py > docs/homework/{year}/output.txt\n{done.stdout}")
     logged = re.findall(r"^epoch +(\d+) +train loss", done.stdout, re.M)
     assert logged and logged == re.findall(r"^epoch +(\d+) +train loss", committed, re.M), "the loss is logged"
+
+
+def _equivalence(output: str) -> dict[str, str]:
+    return dict(line.split(": ", 1) for line in output.strip().splitlines())
+
+
+@pytest.mark.slow
+def test_minimlp_and_torch_end_with_the_same_weights_as_the_pytorch_page_says():
+    # docs/pytorch/equivalence.py: the disk net trained by both frameworks from the same weights on
+    # the same batches (Adam with weight decay, float64); the page shows the committed output.
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, str(DOCS / "pytorch" / "equivalence.py")], cwd=tempfile.gettempdir(),
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rerun = _equivalence(done.stdout)
+    committed = _equivalence((DOCS / "pytorch" / "output.txt").read_text(encoding="utf-8"))
+    assert rerun.keys() == committed.keys() and rerun["steps"] == committed["steps"], done.stdout
+    assert "4800" in committed["steps"] and "Adam" in committed["steps"] and "weight decay" in committed["steps"]
+    # rounding differences grow while training, so a rerun need not repeat the committed digits
+    for run in (rerun, committed):
+        assert float(run["largest difference between the two"]) <= 1e-9, run
+    assert float(rerun["largest weight"]) == pytest.approx(float(committed["largest weight"]), abs=0.011)
+    assert '<!-- minimlp:include pytorch/output.txt' in (DOCS / "pytorch.md").read_text(encoding="utf-8")
 
 
 def test_committed_runs_used_the_current_defaults_of_train_py():

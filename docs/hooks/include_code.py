@@ -17,6 +17,9 @@ A name that is not in the file (or a listed method that the class lacks) is logg
 naming the page and the name, so ``mkdocs build --strict`` fails, and the page shows a failure box
 in its place (``mkdocs serve`` keeps running while you fix it).
 
+Code of another Python file of ``docs/`` is named the same way after its path and a colon:
+``<!-- minimlp:code pytorch/equivalence.py:train_torch -->``.
+
 The directive may be indented (inside a list or an admonition): the block gets the same indent.
 Nothing else in the page changes, and minimlp.py needs no markers: the name is the anchor.
 
@@ -125,12 +128,12 @@ def _fence(code: str) -> str:
     return "`" * max(3, longest + 1)
 
 
-def code_block(source: str, name: str) -> str:
+def code_block(source: str, name: str, file_name: str = SOURCE_NAME) -> str:
     """`name` as a fenced Python block whose title says where it comes from."""
     code = extract(source, name)
     fence = _fence(code)
     shown = QUALIFIED.match(name.strip()).group("path")
-    title = f"{SOURCE_NAME}: {shown}" + (" (in part)" if "(" in name else "")
+    title = f"{file_name}: {shown}" + (" (in part)" if "(" in name else "")
     return f'{fence}python title="{title}"\n{code}\n{fence}'
 
 
@@ -142,12 +145,18 @@ def render(markdown: str, source: str, docs_dir: Path, page_name: str = "page") 
     """Replace every directive of the page; log an error for each name or file that does not exist."""
 
     def code(match: re.Match) -> str:
-        indent = match.group("indent")
+        indent, name, text, file_name = match.group("indent"), match.group("name"), source, SOURCE_NAME
         try:
-            block = code_block(source, match.group("name"))
+            if ":" in name:  # another file of docs/: path.py:Name
+                relative, name = name.split(":", 1)
+                path = (docs_dir / relative).resolve()
+                if docs_dir.resolve() not in path.parents or not path.is_file():
+                    raise NameNotFound(f"{relative!r}: no such file in docs/")
+                text, file_name = path.read_text(encoding="utf-8"), path.name
+            block = code_block(text, name, file_name)
         except NameNotFound as error:
             log.error(f"{page_name}: <!-- minimlp:code {match.group('name')} -->: {error}")
-            return _failure(indent, f"`{match.group('name')}` is not in {SOURCE_NAME}.")
+            return _failure(indent, f"`{match.group('name')}` was not found.")
         return "\n".join(indent + line if line else line for line in block.split("\n"))
 
     def include(match: re.Match) -> str:

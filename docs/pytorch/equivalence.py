@@ -1,0 +1,88 @@
+"""The disk network trained by minimlp and by torch.nn + torch.optim, from the
+same weights on the same batches in float64: they end with the same weights."""
+import math
+
+import torch
+from torch import nn
+
+from minimlp import Adam, Dense, MSELoss, ReLU, Sequential, Sigmoid
+
+LR, WEIGHT_DECAY = 3e-4, 1e-4
+STEPS, BATCH_SIZE = 4800, 50
+
+
+def minimlp_model():
+    model = Sequential(
+        Dense(2, 25), ReLU(),
+        Dense(25, 25), ReLU(),
+        Dense(25, 25), ReLU(),
+        Dense(25, 1), Sigmoid(),
+    )
+    return model.to(torch.float64)
+
+
+def train_minimlp(model, batches):
+    loss = MSELoss()
+    optimizer = Adam(
+        model.param(), lr=LR,
+        weight_decay=WEIGHT_DECAY)
+    for x, y in batches:
+        optimizer.zero_grad()
+        loss(model(x), y)
+        # backward, by hand: loss, then layers
+        model.backward(loss.backward())
+        optimizer.step()
+
+
+def torch_model():
+    model = nn.Sequential(
+        nn.Linear(2, 25), nn.ReLU(),
+        nn.Linear(25, 25), nn.ReLU(),
+        nn.Linear(25, 25), nn.ReLU(),
+        nn.Linear(25, 1), nn.Sigmoid(),
+    )
+    return model.to(torch.float64)
+
+
+def train_torch(model, batches):
+    loss = nn.MSELoss()
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=LR,
+        weight_decay=WEIGHT_DECAY)
+    for x, y in batches:
+        optimizer.zero_grad()
+        # autograd records the forward, then
+        # walks it back from the loss
+        loss(model(x), y).backward()
+        optimizer.step()
+
+
+def main():
+    generator = torch.Generator().manual_seed(0)
+    # 1000 points of the disk problem, centred on the disk, in float64
+    x = torch.rand(1000, 2, generator=generator, dtype=torch.float64) - 0.5
+    y = (x.pow(2).sum(1, keepdim=True) < 1 / (2 * math.pi)).double()
+    x = 2 * x
+    # the same mini-batches for both: a new shuffle every epoch, STEPS steps in all
+    batches = []
+    while len(batches) < STEPS:
+        order = torch.randperm(len(x), generator=generator)
+        batches += [(x[i], y[i]) for i in order.split(BATCH_SIZE)]
+    batches = batches[:STEPS]
+
+    ours, theirs = minimlp_model(), torch_model()
+    ours.load_state_dict(theirs.state_dict())  # the same start: torch's initial weights
+    train_minimlp(ours, batches)
+    train_torch(theirs, batches)
+
+    ours, theirs = ours.state_dict(), theirs.state_dict()
+    assert ours.keys() == theirs.keys()  # the same names: 0.weight, 0.bias, 2.weight, ...
+    difference = max((ours[k] - theirs[k]).abs().max().item() for k in ours)
+    largest = max(value.abs().max().item() for value in theirs.values())
+    print(f"steps: {STEPS} (Adam, lr {LR}, weight decay {WEIGHT_DECAY}, batches of {BATCH_SIZE})")
+    print(f"largest weight: {largest:.2f}")
+    print(f"largest difference between the two: {difference:.1e}")
+
+
+if __name__ == "__main__":
+    main()
