@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent
 
 
+@pytest.mark.slow  # a minute or more on a loaded 2-core machine
 def test_bench_quick_runs_and_checks_equivalence(tmp_path):
     result = subprocess.run(
         [sys.executable, "bench.py", "--quick", "--out", str(tmp_path / "table.md"),

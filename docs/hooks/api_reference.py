@@ -2,7 +2,9 @@
 
 Reads minimlp.py with ``ast`` (it is never imported: building the docs needs no torch). The public
 names are ``__all__`` when the file defines it, else every top-level class and function whose name
-does not start with ``_``. For each: its signature as written in the source, its docstring (Markdown),
+does not start with ``_``, and before the first class that derives from it, every base class of a
+public class that the file defines (such as the optimizers' shared `Optimizer`), so that a
+"Base class:" line always points to a section of the page. For each: its signature as written in the source, its docstring (Markdown),
 and for a class its public methods (its own, and those of an undocumented base such as the
 optimizers' shared `Optimizer`), each with its signature and docstring if it has one.
 
@@ -117,11 +119,24 @@ def _code(signature: str, prefix: str = "") -> str:
 
 
 
+def _with_bases(public: list[str], classes: dict[str, ast.ClassDef]) -> list[str]:
+    """The public names, each public class preceded by those of its bases (defined in the file) that
+    are not listed yet."""
+    names: list[str] = []
+    for name in public:
+        if name in classes:
+            for base in reversed(_bases(classes[name], classes)[1:]):
+                if base.name not in names and base.name not in public:
+                    names.append(base.name)
+        names.append(name)
+    return names
+
+
 def render_markdown(source: str) -> str:
     tree = ast.parse(source)
     classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
     functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
-    public = _public_names(tree)
+    public = _with_bases(_public_names(tree), classes)
     parts = []
     for name in public:
         if name in classes:
