@@ -247,7 +247,7 @@ PLANTED = [
      "Tanh.backward", "from the input s instead of the output x"),
     ("sigmoid derivative from the input", activation(
         "Sigmoid", lambda self, g: g * self.saved_s * (1 - self.saved_s)),
-     "Sigmoid.backward", "s(1 − s)"),
+     "Sigmoid.backward", "s (1 − s)"),
     ("sigmoid forward overflows", activation(
         "Sigmoid", lambda self, g: g * self.saved_x * (1 - self.saved_x),
         forward=saving_forward(lambda s: s.exp() / (1 + s.exp()))),
@@ -295,8 +295,8 @@ PLANTED = [
 ]
 
 OPTIMIZER_PLANTS = [
-    ("sgd momentum as a moving average", "SGD", sgd_step("ema"), "v ← μv + (1 − μ)g"),
-    ("sgd momentum with lr inside", "SGD", sgd_step("lr_in_v"), "v ← μv − ηg"),
+    ("sgd momentum as a moving average", "SGD", sgd_step("ema"), "v ← μ v + (1 − μ) g"),
+    ("sgd momentum with lr inside", "SGD", sgd_step("lr_in_v"), "v ← μ v − η g"),
     ("sgd goes up the gradient", "SGD", sgd_step("sign"), "up the gradient"),
     ("sgd weight decay changes the gradient", "SGD", sgd_step("decay_in_place"),
      "changed a gradient tensor in place"),

@@ -533,24 +533,24 @@ ACTIVATIONS = {
     "Tanh": dict(
         f=torch.tanh,
         look_forward="x = tanh(s)",
-        look_backward="tanh'(s) = 1 − tanh²(s) = 1 − x², with x the output saved by forward",
+        look_backward="σ'(s) = 1 − tanh²(s) = 1 − x², with x the output saved by forward",
         forward_mistakes=[],
         backward_mistakes=[
             ("from_input", lambda s, g: g * (1 - s * s), "the derivative is taken from the "
-             "input s instead of the output x: tanh'(s) = 1 − x², not 1 − s²"),
+             "input s instead of the output x: σ'(s) = 1 − tanh²(s) = 1 − x², not 1 − s²"),
             ("no_square", lambda s, g: g * (1 - s.tanh()), "1 − x instead of 1 − x²"),
             ("value", lambda s, g: g * s.tanh(), "multiplied by tanh(s) instead of its "
              "derivative 1 − tanh²(s)"),
         ]),
     "Sigmoid": dict(
         f=torch.sigmoid,
-        look_forward="σ(s) = 1 / (1 + e^(−s)); for s → −∞ it gives 1/(1 + inf) = 0, never NaN",
-        look_backward="σ'(s) = σ(s)(1 − σ(s)) = x(1 − x), with x the output saved by forward",
+        look_forward="x = 1 / (1 + e⁻ˢ); for s → −∞ it gives 1 / (1 + inf) = 0, never NaN",
+        look_backward="σ'(s) = σ(s) (1 − σ(s)) = x (1 − x), with x the output saved by forward",
         forward_mistakes=[("minus", lambda s: torch.sigmoid(-s), "the sign of the exponent: "
-                           "σ(s) = 1/(1 + e^(−s)), you computed 1/(1 + e^(s))")],
+                           "x = 1 / (1 + e⁻ˢ), you computed 1 / (1 + eˢ)")],
         backward_mistakes=[
             ("from_input", lambda s, g: g * s * (1 - s), "the derivative is taken from the "
-             "input s instead of the output x: σ'(s) = σ(s)(1 − σ(s)), not s(1 − s)"),
+             "input s instead of the output x: σ'(s) = σ(s) (1 − σ(s)) = x (1 − x), not s (1 − s)"),
             ("value", lambda s, g: g * torch.sigmoid(s), "multiplied by σ(s) instead of its "
              "derivative σ(s)(1 − σ(s))"),
         ]),
@@ -576,7 +576,7 @@ def grade_activation_forward(mod, results, kind):
     mistakes = [Mistake(key, text, look) for key, _, text in spec["forward_mistakes"]]
     judge("x", cases, mistakes, [], look, "forward returned None: it must return x",
           "NaN or inf for large |s| (e^(s) overflows to inf, and inf/inf is NaN): use a "
-          "form that stays finite, e.g. 1/(1 + e^(−s)) for Sigmoid, s.tanh() for Tanh",
+          "form that stays finite, e.g. 1 / (1 + e⁻ˢ) for Sigmoid, s.tanh() for Tanh",
           errors=errors, what="forward")
     _, s, g = next(activation_cases())
     saves_for_backward(getattr(mod, kind), [s + 1, s], g, lambda m, g: [m.backward(g)])
@@ -638,8 +638,8 @@ def _autograd_vjp(kind, s, g):
 
 
 def grade_softmax_backward(mod, results):
-    look = ("∂ℓ/∂s = Jᵀ (∂ℓ/∂x) with J = diag(x) − x xᵀ for each row: "
-            "x ⊙ (g − (g · x)), the dot product g · x taken over the classes of each row")
+    look = ("∂ℓ/∂sⱼ = xⱼ (gⱼ − Σᵢ gᵢ xᵢ) with g = ∂ℓ/∂x: the sum Σᵢ gᵢ xᵢ is over the "
+            "classes of each row, one number per row, (N, 1)")
     cases, errors = [], []
     for label, s, g in activation_cases():
         module = mod.Softmax()
@@ -708,7 +708,7 @@ def _when(reduction, value):
 
 
 def grade_mse_forward(mod, results):
-    look = "ℓ = (1/M) Σ (x − y)² over all M = N·C entries (mean), or Σ (x − y)² (sum)"
+    look = "d = x − y; ℓ = (1/M) Σ d² (mean, M = N·C entries) or ℓ = Σ d² (sum)"
     cases, errors = [], []
     for reduction, label, x, y in mse_cases():
         loss, x_before, y_before = mod.MSELoss(reduction=reduction), x.clone(), y.clone()
@@ -749,7 +749,7 @@ def grade_mse_forward(mod, results):
 
 def grade_mse_backward(mod, results):
     name = "MSELoss.backward"
-    look = "∂ℓ/∂x = 2 (x − y) / M for the mean (M = N·C entries), 2 (x − y) for the sum"
+    look = "∂ℓ/∂x = 2d / M (mean, M = N·C entries) or ∂ℓ/∂x = 2d (sum), d = x − y"
     cases, errors = [], []
     for reduction, label, x, y in mse_cases():
         loss = mod.MSELoss(reduction=reduction)
@@ -803,7 +803,7 @@ def ce_cases():
 
 
 def grade_cross_entropy_backward(mod, results):
-    look = "∂ℓ/∂z = (softmax(z) − onehot(y)) / N, N the batch size"
+    look = "∂ℓ/∂x = (softmax(x) − onehot(y)) / N, x the logits, N the batch size"
     cases, errors = [], []
     for label, z, y in ce_cases():
         loss = mod.CrossEntropyLoss()
@@ -824,10 +824,10 @@ def grade_cross_entropy_backward(mod, results):
         _, (leaf,) = autograd(lambda v: torch.nn.functional.cross_entropy(v, y).backward(), z)
         cases.append(Case(label, got, leaf.grad.detach(), {"N": n, "C": c}, {
             "no_onehot": p / n, "only_onehot": -onehot / n,
-            "softmax_dim0": (torch.softmax(z, dim=0) - onehot) / n}, [("z", z), ("y", y)]))
-    judge("∂ℓ/∂z", cases, [
-        Mistake("no_onehot", "the − onehot(y) is missing: softmax(z)/N", look),
-        Mistake("only_onehot", "the softmax(z) is missing: −onehot(y)/N", look),
+            "softmax_dim0": (torch.softmax(z, dim=0) - onehot) / n}, [("x (logits)", z), ("y", y)]))
+    judge("∂ℓ/∂x", cases, [
+        Mistake("no_onehot", "the − onehot(y) is missing: softmax(x) / N", look),
+        Mistake("only_onehot", "the softmax(x) is missing: −onehot(y) / N", look),
         Mistake("softmax_dim0", "the softmax is taken over the batch (dim 0) instead of the "
                 "classes (dim 1)", look),
     ], [
@@ -835,7 +835,7 @@ def grade_cross_entropy_backward(mod, results):
                lambda d: d["N"]),
         Factor("divided by N twice (or by N²)", lambda d: 1 / d["N"]),
         Factor("divided by C (the classes) instead of N (the batch)", lambda d: d["N"] / d["C"]),
-    ], look, "backward returned None: it must return ∂ℓ/∂z", errors=errors, what="backward")
+    ], look, "backward returned None: it must return ∂ℓ/∂x", errors=errors, what="backward")
 
 
 # ---------------------------------------------------------------------------
@@ -970,7 +970,7 @@ def run_optimizer(make, values, grads, lrs):
             if not torch.equal(gradient, new):
                 raise Failed("step() changed a gradient tensor in place (e.g. grad.add_(...) "
                              "for weight decay): use an out-of-place grad + λ w",
-                             "g ← g + λ w makes a new tensor; step() never changes the gradients",
+                             "g = ∂ℓ/∂w + λ w as a new tensor; step() never changes the gradients",
                              [f"  gradient before = {fmt(new)}", f"  gradient after  = {fmt(gradient)}"])
         trajectory.append([v.clone() for v in values])
     return trajectory
@@ -1056,18 +1056,18 @@ SGD_SETTINGS = [dict(lr=0.1), dict(lr=0.1, momentum=0.9), dict(lr=0.1, weight_de
 SGD_FORMS = [
     ("sign", "the step goes up the gradient: w ← w − η g, with a minus",
      "w ← w − η v"),
-    ("ema", "momentum in the form v ← μv + (1 − μ)g; this API (as PyTorch) uses v ← μv + g, "
-     "with v = g at the first step", "v ← μv + g; w ← w − η v"),
-    ("lr_in_v", "momentum in the form v ← μv − ηg, w ← w + v: the same as PyTorch's while η "
+    ("ema", "momentum in the form v ← μ v + (1 − μ) g; this API (as PyTorch) uses v ← μ v + g, "
+     "with v = g at the first step", "v ← μ v + g; w ← w − η v"),
+    ("lr_in_v", "momentum in the form v ← μ v − η g, w ← w + v: the same as PyTorch's while η "
      "is constant, but not when lr changes between steps; PyTorch keeps η out of v",
-     "v ← μv + g; w ← w − η v"),
-    ("no_momentum", "momentum is ignored", "v ← μv + g; w ← w − η v"),
-    ("wd_ignored", "weight decay is ignored", "g ← g + λ w (before momentum)"),
-    ("wd_sign", "weight decay has the wrong sign: g ← g + λ w", "g ← g + λ w"),
+     "v ← μ v + g; w ← w − η v"),
+    ("no_momentum", "momentum is ignored", "v ← μ v + g; w ← w − η v"),
+    ("wd_ignored", "weight decay is ignored", "g = ∂ℓ/∂w + λ w (before momentum)"),
+    ("wd_sign", "weight decay has the wrong sign: g = ∂ℓ/∂w + λ w", "g = ∂ℓ/∂w + λ w"),
     ("wd_decoupled", "weight decay is applied outside momentum (w ← w − ηλw apart): this "
-     "API (as PyTorch's SGD) adds λw to the gradient before momentum", "g ← g + λ w, then v ← μv + g"),
+     "API (as PyTorch's SGD) adds λw to the gradient before momentum", "g = ∂ℓ/∂w + λ w, then v ← μ v + g"),
     ("wd_no_lr", "weight decay is not multiplied by the learning rate (w ← w − λw)",
-     "g ← g + λ w, then w ← w − η v"),
+     "g = ∂ℓ/∂w + λ w, then w ← w − η v"),
 ]
 ADAM_SETTINGS = [dict(lr=0.1), dict(lr=0.1, weight_decay=0.1),
                  dict(lr=0.1, betas=(0.8, 0.95), eps=0.1)]
@@ -1087,8 +1087,8 @@ ADAM_FORMS = [
     ("no_one_minus", "m ← β₁ m + g: the (1 − β₁) is missing", "m ← β₁ m + (1 − β₁) g"),
     ("betas_swapped", "β₁ and β₂ are swapped", "m ← β₁ m + (1 − β₁) g, v ← β₂ v + (1 − β₂) g²"),
     ("adamw", "weight decay is decoupled (AdamW's w ← w − ηλw): Adam adds λw to the gradient",
-     "g ← g + λ w, before m and v"),
-    ("wd_ignored", "weight decay is ignored", "g ← g + λ w, before m and v"),
+     "g = ∂ℓ/∂w + λ w, before m and v"),
+    ("wd_ignored", "weight decay is ignored", "g = ∂ℓ/∂w + λ w, before m and v"),
 ]
 
 
