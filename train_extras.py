@@ -1,0 +1,576 @@
+"""Everything around the experiment of train.py: the command line, the table
+over seeds, and the figures (the decision regions, the history curves, the GIF
+and the live window).
+
+Importing this module imports neither torch nor matplotlib: `train.py --help`
+answers at once, and a --no-plot run never loads matplotlib. The functions that
+draw take what they need from train.py as arguments (predict_class), so this
+module does not import train.py either.
+"""
+
+import argparse
+import csv
+import json
+import math
+import os
+import statistics
+import sys
+import time
+
+# ---------------------------------------------------------------------------
+# Command line
+
+
+def _number(kind, low, low_ok, high=math.inf):
+    """An argparse type: a finite `kind` (int or float) in the given range."""
+    def check(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text}") from None
+        if not (math.isfinite(value) and (value >= low if low_ok else value > low)
+                and value < high):
+            bound = f">= {low}" if low_ok else f"> {low}"
+            if high < math.inf:
+                bound = f"in [{low}, {high})"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
+        return value
+    return check
+
+
+def make_parser(defaults):
+    """The options; `defaults` holds train.py's settings (epochs, lr, ...)."""
+    lr = defaults["lr"]
+    parser = argparse.ArgumentParser(
+        prog="train.py",
+        description="Train a small MLP (minimlp) to tell points inside a disk from points "
+                    "outside it, as in the report's experiment.")
+    add = parser.add_argument
+    add("--epochs", type=_number(int, 1, True), default=defaults["epochs"],
+        help=f"passes over the training points (default {defaults['epochs']})")
+    add("--lr", type=_number(float, 0, False), default=None,
+        help=f"starting learning rate (default {lr[('sgd', 'mse', 1)]:g} for SGD+MSE, "
+             f"{lr[('sgd', 'ce', 2)]:g} for SGD+CE, {lr[('adam', 'mse', 1)]:g} for Adam)")
+    add("--batch-size", type=_number(int, 1, True), default=defaults["batch_size"],
+        help=f"mini-batch size (default {defaults['batch_size']})")
+    add("--momentum", type=_number(float, 0, True, 1), default=defaults["momentum"],
+        help=f"SGD momentum (default {defaults['momentum']}; ignored by Adam)")
+    add("--weight-decay", type=_number(float, 0, True), default=defaults["weight_decay"],
+        help=f"L2 penalty of the optimizer (default {defaults['weight_decay']:g})")
+    add("--schedule", choices=("cosine", "constant"), default="cosine",
+        help="learning rate: cosine decay to zero over the run (default) or constant")
+    add("--optimizer", choices=("sgd", "adam"), default="sgd", help="default sgd")
+    add("--loss", choices=("mse", "ce"), default="mse",
+        help="mse: Sigmoid outputs and MSE (default); ce: two logits and cross-entropy")
+    add("--outputs", type=int, choices=(1, 2), default=None,
+        help="1 output thresholded at 0.5 (default with mse), or 2 with one-hot "
+             "targets and argmax (the 2018 homework; always with ce)")
+    add("--dtype", choices=("float32", "float64"), default="float32",
+        help="precision of training; the points and initial weights are the same "
+             "(drawn in float32, then cast), so runs differ only by rounding")
+    add("--test-points", type=_number(int, 1, True), default=defaults["n_points"],
+        metavar="N", help=f"evaluate on N fresh test points (default "
+                          f"{defaults['n_points']}, as the report)")
+    add("--no-history", dest="history", action="store_false",
+        help="skip the per-epoch loss/accuracy on the whole sets (faster, no curves)")
+    add("--seed", type=_number(int, 0, True), default=0,
+        help="seed of the data, the initial weights and the shuffling (default 0)")
+    add("--seeds", type=_number(int, 1, True), default=None, metavar="N",
+        help="train N seeds (from --seed on) without figures; print and save a table")
+    add("--no-plot", dest="plot", action="store_false",
+        help="no figures and no window (matplotlib is not even imported)")
+    add("--live", action=argparse.BooleanOptionalAction, default=None,
+        help="show (or not) the live training window (default: when a display is found)")
+    add("--out", default=None, metavar="DIR",
+        help="folder for the figures or the table (default results/NAME, NAME saying "
+             "which options differ from the defaults, so variants never overwrite "
+             "the default run's files)")
+    return parser
+
+
+def parse_args(argv, defaults):
+    """Parse and check the options; fill in those that depend on others."""
+    parser = make_parser(defaults)
+    args = parser.parse_args(argv)
+    if args.outputs is None:
+        args.outputs = 2 if args.loss == "ce" else 1
+    if args.loss == "ce" and args.outputs != 2:
+        parser.error("--loss ce needs two outputs (logits); leave out --outputs or use 2")
+    args.lr_given = args.lr is not None
+    if args.lr is None:
+        args.lr = defaults["lr"][(args.optimizer, args.loss, args.outputs)]
+    if args.out is None:
+        args.out = os.path.join("results", run_name(args, parser))
+    if args.plot or args.seeds is not None:  # something will be written there
+        problem = unwritable(args.out)
+        if problem:
+            parser.error(f"--out {args.out}: {problem}")
+    return args
+
+
+def run_name(args, parser):
+    """'default', or the options that differ from their defaults: 'loss-ce_seed-3'."""
+    parts = []
+    for key in ("seeds", "seed", "loss", "outputs", "optimizer", "lr", "epochs",
+                "batch_size", "momentum", "weight_decay", "schedule", "dtype",
+                "test_points", "history"):
+        value, default = getattr(args, key), parser.get_default(key)
+        if key == "outputs":
+            default = 2 if args.loss == "ce" else 1
+        if key == "lr":
+            value, default = (value if args.lr_given else None), None
+        if value != default:
+            option = key.replace("_", "-")
+            parts.append(f"no-{option}" if key == "history" else f"{option}-{value:g}"
+                         if isinstance(value, float) else f"{option}-{value}")
+    return "_".join(parts) or "default"
+
+
+def unwritable(path):
+    """Why files cannot be written into the folder `path` (None when they can)."""
+    if os.path.exists(path):
+        if not os.path.isdir(path):
+            return "exists and is not a folder"
+        return None if os.access(path, os.W_OK) else "the folder is not writable"
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        return f"{parent} is a file, not a folder"
+    return None if os.access(parent, os.W_OK) else f"cannot create it: {parent} is not writable"
+
+
+def describe(args):
+    """One line that says what is trained and how."""
+    head = "Sigmoid, MSE" if args.loss == "mse" else "logits, cross-entropy"
+    if args.optimizer == "adam":
+        opt = f"Adam lr {args.lr:g}"
+    else:
+        opt = f"SGD lr {args.lr:g} momentum {args.momentum:g}"
+    schedule = "cosine to 0" if args.schedule == "cosine" else "constant lr"
+    return (f"2-25-25-25-{args.outputs} ReLU MLP ({head}), {opt} ({schedule}), "
+            f"batch {args.batch_size}, {args.epochs} epochs, {args.dtype}")
+
+
+class Progress:
+    """Prints about ten progress lines per run, from the history fit() records."""
+
+    def __init__(self, args, lines=10):
+        self.epochs = args.epochs
+        self.every = max(1, args.epochs // lines)
+        self.start = time.perf_counter()
+
+    def __call__(self, epoch, history):
+        done = epoch + 1
+        if done % self.every and done != 1:
+            return
+        line = f"epoch {done:4d}/{self.epochs}"
+        if len(history):
+            line += (f"  train loss {history.train_loss[epoch]:.5f} "
+                     f"acc {100 * history.train_acc[epoch]:6.2f} %"
+                     f"  validation loss {history.val_loss[epoch]:.5f} "
+                     f"acc {100 * history.val_acc[epoch]:6.2f} %")
+        print(f"{line}  ({time.perf_counter() - self.start:.1f} s)", flush=True)
+
+
+def print_final(result):
+    """Final accuracy and error count on the three sets."""
+    print(f"final accuracy, {result['seconds']:.1f} s of training:")
+    for split, name in (("train", "train"), ("val", "validation"), ("test", "test")):
+        n = len(result["data"][split][0])
+        print(f"  {name:<10}  {100 * result[split + '_acc']:6.2f} %  "
+              f"({result[split + '_errors']} errors of {n})", flush=True)
+
+
+# ---------------------------------------------------------------------------
+# A table over seeds
+
+STATS = ("mean", "std", "median", "min", "max")
+COLUMNS = ("seed", "train_acc", "val_acc", "test_acc", "train_errors", "val_errors",
+           "test_errors", "seconds")
+ACCURACIES = ("train_acc", "val_acc", "test_acc")
+
+
+def diverged_row(seed):
+    """The table row of a seed whose loss diverged: no accuracies."""
+    return {**{column: None for column in COLUMNS}, "seed": seed, "diverged": True}
+
+
+def summarize(rows):
+    """Mean, sample std (0 for one seed), median, min and max of each accuracy,
+    over the seeds that did not diverge (None when all did)."""
+    summary = {}
+    for column in ACCURACIES:
+        values = [row[column] for row in rows if not row.get("diverged")]
+        summary[column] = {
+            "mean": statistics.mean(values), "median": statistics.median(values),
+            "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "min": min(values), "max": max(values)} if values else None
+    return summary
+
+
+def format_table(rows, summary):
+    """The table printed at the end of --seeds: one line per seed, then the stats."""
+    def cell(value):
+        return f"{100 * value:10.2f}" if value is not None else f"{'diverged':>10}"
+    lines = [f"{'seed':>10}" + "".join(f"{c[:-4] + ' %':>10}" for c in ACCURACIES)]
+    for row in rows:
+        lines.append(f"{row['seed']:>10}" + "".join(cell(row[c]) for c in ACCURACIES))
+    if summary["test_acc"] is not None:
+        lines.append(f"{'mean±std':>10}" + "".join(
+            f"{100 * summary[c]['mean']:6.2f}±{100 * summary[c]['std']:.2f}"
+            for c in ACCURACIES))
+        for stat in ("median", "min", "max"):
+            lines.append(f"{stat:>10}" + "".join(cell(summary[c][stat]) for c in ACCURACIES))
+    return "\n".join(lines)
+
+
+def save_table(args, rows):
+    """Print the table and write seeds.json and seeds.csv to args.out."""
+    rows = [{**row, "diverged": bool(row.get("diverged"))} for row in rows]
+    summary = summarize(rows)
+    print(format_table(rows, summary))
+    config = {key: value for key, value in vars(args).items()
+              if key not in ("plot", "live", "out", "lr_given")}
+    os.makedirs(args.out, exist_ok=True)
+    json_path = os.path.join(args.out, "seeds.json")
+    with open(json_path, "w") as f:
+        json.dump({"config": config, "runs": rows, "summary": summary}, f, indent=2)
+        f.write("\n")
+    csv_path = os.path.join(args.out, "seeds.csv")
+    with open(csv_path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS + ("diverged",))
+        writer.writeheader()
+        writer.writerows(rows)
+        for stat in STATS:
+            writer.writerow({"seed": stat, **{c: summary[c] and summary[c][stat]
+                                              for c in ACCURACIES}})
+    print(f"table saved to {json_path} and {csv_path}")
+
+
+# ---------------------------------------------------------------------------
+# Figures. Colours as in the report: green = class 1 (inside), red = class 0;
+# misclassified points in blue. Region colours are pale so points stand out.
+
+REGION_COLOURS = ("#f6c6c6", "#c8ecc8")  # predicted 0, predicted 1
+POINT_COLOURS = ("#c62828", "#2e7d32")   # true 0, true 1 (correctly classified)
+WRONG_COLOUR = "#1565c0"
+GRID = 100          # the plane is drawn as a GRID x GRID image
+FRAMES = 30         # about this many frames in the GIF
+FRAME_MS = 150      # each frame shows this long ...
+LAST_FRAME_MS = 2500  # ... and the last one this long, before the GIF loops
+POINTS_SHOWN = 1000   # test points drawn on the regions (the first ones)
+NON_INTERACTIVE = {"agg", "pdf", "ps", "svg", "pgf", "cairo", "template"}
+
+
+def variant_label(args, seed):
+    """The line every figure carries: which network, loss, optimizer and seed."""
+    head = "1 output, MSE" if args.outputs == 1 else (
+        "2 outputs, MSE" if args.loss == "mse" else "2 logits, cross-entropy")
+    opt = (f"Adam lr {args.lr:g}" if args.optimizer == "adam"
+           else f"SGD lr {args.lr:g}, momentum {args.momentum:g}")
+    return (f"2-25-25-25-{args.outputs} ReLU, {head}; {opt}, {args.schedule}; "
+            f"batch {args.batch_size}; {args.dtype}; seed {seed}")
+
+
+def frame_epochs(epochs, frames=FRAMES):
+    """The epochs (0 = before training) shown in the GIF: about `frames` of them,
+    spaced logarithmically, because the regions change most in the first epochs.
+
+    >>> frame_epochs(10)
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    """
+    ratio = epochs ** (1 / (frames - 1))
+    return sorted({0, epochs} | {round(ratio ** i) for i in range(frames)})
+
+
+def grid_points():
+    """The centres of a GRID x GRID image of the unit square, row by row from y = 0."""
+    import torch
+    ticks = (torch.arange(GRID, dtype=torch.float32) + 0.5) / GRID
+    gy, gx = torch.meshgrid(ticks, ticks, indexing="ij")
+    return torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)  # (GRID * GRID, 2)
+
+
+class Recorder:
+    """Snapshots of the decision regions for the GIF (and the live window).
+
+    snapshot(epoch, model, history) is called before training (epoch 0) and
+    after every epoch; it works only on the GIF's epochs and, when live, every
+    few epochs, so it costs little time.
+    """
+
+    def __init__(self, args, val, predict_class, circle):
+        self.args = args
+        self.circle = circle  # (centre, radius) of the true disk
+        self.x_val, y_val = val
+        self.y_val = y_val.reshape(-1).long()
+        self.predict_class = predict_class
+        self.frame_epochs = set(frame_epochs(args.epochs))
+        self.grid = grid_points()
+        self.frames = []  # (epoch, regions (GRID, GRID), predicted val classes (n,))
+        self.plt, self.live = setup_matplotlib(args.live)
+        self.window = LiveWindow(self) if self.live else None
+
+    def snapshot(self, epoch, model, history):
+        in_gif = epoch in self.frame_epochs
+        in_window = self.window is not None and self.window.due(epoch)
+        if not (in_gif or in_window):
+            return
+        regions = self.predict_class(model, self.grid).reshape(GRID, GRID)
+        predicted = self.predict_class(model, self.x_val)
+        if in_gif:
+            self.frames.append((epoch, regions, predicted))
+        if in_window:
+            self.window.update(epoch, regions, predicted, history)
+
+    def title(self, epoch, predicted):
+        accuracy = float((predicted == self.y_val).float().mean())
+        return (f"epoch {epoch} of {self.args.epochs}: "
+                f"validation accuracy {100 * accuracy:.1f} %")
+
+
+def display_available():
+    """False where a GUI window cannot open: Linux/BSD without an X or Wayland display."""
+    if sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True  # macOS and Windows always have one for a desktop user
+
+
+def setup_matplotlib(want_live):
+    """Import pyplot (Agg when headless); return (plt, live).
+
+    want_live is None (auto: live when a window can open), True (--live) or
+    False (--no-live). A run without a display never blocks: it saves its
+    figures and says so.
+    """
+    import matplotlib
+    if not display_available():
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    interactive = matplotlib.get_backend().lower() not in NON_INTERACTIVE
+    if want_live and not interactive:
+        print("no display found: no live window, the figures are saved instead")
+    return plt, bool(interactive and want_live is not False)
+
+
+def draw_regions(ax, regions, circle, marker_size=9):
+    """Regions image, the true circle and (empty) point sets on ax, square axes.
+
+    Returns (image, points); fill the points with update_points().
+    """
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Circle
+    image = ax.imshow(regions, origin="lower", extent=(0, 1, 0, 1), vmin=0, vmax=1,
+                      cmap=ListedColormap(REGION_COLOURS), interpolation="nearest")
+    ax.add_patch(Circle(*circle, fill=False, color="black", lw=1, ls="--", zorder=3))
+    right = ax.scatter([], [], s=marker_size, linewidths=0, zorder=2)
+    wrong = ax.scatter([], [], s=3 * marker_size, color=WRONG_COLOUR, edgecolors="white",
+                       linewidths=0.6, zorder=4)
+    ax.set(xlim=(0, 1), ylim=(0, 1), aspect="equal", xlabel="$x_1$", ylabel="$x_2$")
+    return image, (right, wrong)
+
+
+def update_points(points, x, predicted, true):
+    """Show the points x (n, 2): class colour when predicted right, blue when wrong."""
+    right, wrong = points
+    ok = predicted == true
+    right.set_offsets(x[ok].numpy())
+    right.set_facecolors([POINT_COLOURS[t] for t in true[ok].tolist()])
+    wrong.set_offsets(x[~ok].numpy().reshape(-1, 2))
+
+
+def region_legend(ax, **kwargs):
+    """Legend of the region plot: region colours, point colours, the circle."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    dot = dict(marker="o", linestyle="none", markersize=5)
+    handles = [Patch(color=REGION_COLOURS[1], label="predicted inside (1)"),
+               Patch(color=REGION_COLOURS[0], label="predicted outside (0)"),
+               Line2D([], [], color=POINT_COLOURS[1], label="correct, inside", **dot),
+               Line2D([], [], color=POINT_COLOURS[0], label="correct, outside", **dot),
+               Line2D([], [], color=WRONG_COLOUR, label="misclassified", **dot),
+               Line2D([], [], color="black", ls="--", label="true circle")]
+    ax.legend(handles=handles, fontsize=8, **kwargs)
+
+
+def loss_name(args):
+    return ("cross-entropy loss" if args.loss == "ce"
+            else "MSE loss (mean over points and outputs)")
+
+
+def draw_curves(ax_loss, ax_acc, history, args):
+    """Loss (log scale) and accuracy (%) of training and validation against the
+    epoch (log scale: every epoch shows, the first ones too); an inset zooms
+    on the last accuracies."""
+    epochs = range(1, len(history) + 1)
+    lines = {}
+    for name, colour, label in (("train", "tab:blue", "training"),
+                                ("val", "tab:orange", "validation")):
+        lines[name + "_loss"], = ax_loss.plot(
+            epochs, getattr(history, name + "_loss"), color=colour, label=label)
+        lines[name + "_acc"], = ax_acc.plot(
+            epochs, [100 * a for a in getattr(history, name + "_acc")], color=colour,
+            label=label)
+    ax_loss.set(yscale="log", xscale="log", ylabel=loss_name(args))
+    ax_acc.set(ylim=(40, 101), ylabel="accuracy (%)", xlabel="epoch (log scale)")
+    ax_acc.axhline(50, color="grey", lw=0.8, ls=":")
+    ax_acc.text(1.05, 51, "chance", color="grey", fontsize=8)
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3, which="both")
+    ax_loss.legend(fontsize=8)
+    return lines
+
+
+def zoom_inset(ax_acc, history):
+    """An inset of the accuracy over the last half of the epochs, 97-100 %."""
+    n = len(history)
+    values = [100 * a for a in history.train_acc[n // 2:] + history.val_acc[n // 2:]]
+    inset = ax_acc.inset_axes([0.45, 0.1, 0.5, 0.5])
+    epochs = range(n // 2 + 1, n + 1)
+    for name, colour in (("train", "tab:blue"), ("val", "tab:orange")):
+        inset.plot(epochs, [100 * a for a in getattr(history, name + "_acc")[n // 2:]],
+                   color=colour)
+    inset.set_ylim(min(97.0, min(values) - 0.2), 100.2)
+    inset.set_title(f"zoom: epochs {n // 2 + 1}-{n}", fontsize=8)
+    inset.tick_params(labelsize=7)
+    inset.grid(alpha=0.3)
+
+
+def save_regions(plt, path, result, recorder):
+    """Final decision regions with (the first 1000) test points."""
+    model, args, predict_class = result["model"], recorder.args, recorder.predict_class
+    x_test, y_test = result["data"]["test"]
+    shown = slice(0, POINTS_SHOWN)
+    regions = predict_class(model, grid_points()).reshape(GRID, GRID)
+    fig, ax = plt.subplots(figsize=(8.4, 5.6))
+    fig.subplots_adjust(left=0.08, right=0.62, top=0.86, bottom=0.1)
+    _, points = draw_regions(ax, regions, recorder.circle)
+    update_points(points, x_test[shown], predict_class(model, x_test[shown]),
+                  y_test[shown].reshape(-1).long())
+    region_legend(ax, loc="upper left", bbox_to_anchor=(1.03, 1.0))
+    n = len(x_test)
+    note = "" if n <= POINTS_SHOWN else f" (first {POINTS_SHOWN} shown)"
+    ax.set_title(f"Test set: accuracy {100 * result['test_acc']:.2f} %, "
+                 f"{result['test_errors']} errors of {n}{note}", fontsize=10)
+    fig.suptitle(variant_label(args, result["seed"]), fontsize=8, color="dimgrey")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def save_history(plt, path, result, args):
+    """Loss and accuracy curves of training and validation, every epoch."""
+    history = result["history"]
+    fig, (ax_loss, ax_acc) = plt.subplots(2, 1, figsize=(7, 7), sharex=True)
+    draw_curves(ax_loss, ax_acc, history, args)
+    zoom_inset(ax_acc, history)
+    ax_loss.set_title(f"After each epoch, on the whole sets: final training "
+                      f"{100 * history.train_acc[-1]:.2f} %, validation "
+                      f"{100 * history.val_acc[-1]:.2f} %", fontsize=10)
+    fig.suptitle(variant_label(args, result["seed"]), fontsize=8, color="dimgrey")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def save_animation(plt, path, recorder):
+    """An animated GIF of the decision regions (validation points) over training:
+    the static parts are drawn once, each frame changes only the image, the
+    points and the title; the last frame stays LAST_FRAME_MS."""
+    import numpy
+    from PIL import Image
+    args = recorder.args
+    fig, ax = plt.subplots(figsize=(5.4, 5.8))
+    fig.subplots_adjust(left=0.1, right=0.97, top=0.88, bottom=0.08)
+    image, points = draw_regions(ax, recorder.frames[0][1], recorder.circle,
+                                 marker_size=14)
+    title = ax.set_title("", fontsize=12)
+    fig.text(0.5, 0.965, variant_label(args, args.seed), ha="center", va="top",
+             fontsize=7, color="dimgrey")
+    frames = []
+    for epoch, regions, predicted in recorder.frames:
+        image.set_data(regions)
+        update_points(points, recorder.x_val, predicted, recorder.y_val)
+        title.set_text(recorder.title(epoch, predicted))
+        fig.canvas.draw()
+        rgb = Image.fromarray(numpy.asarray(fig.canvas.buffer_rgba())[..., :3])
+        palette = frames[0] if frames else None
+        frames.append(rgb.quantize(palette=palette) if palette else rgb.quantize(64))
+    plt.close(fig)
+    durations = [FRAME_MS] * (len(frames) - 1) + [LAST_FRAME_MS]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations,
+                   loop=0)
+
+
+def save_figures(args, result, recorder):
+    """Write the two PNGs and the GIF to args.out, saying what it does."""
+    plt = recorder.plt
+    os.makedirs(args.out, exist_ok=True)
+    start = time.perf_counter()
+    jobs = [("decision_regions.png", "decision regions on the test set",
+             lambda path: save_regions(plt, path, result, recorder))]
+    if len(result["history"]):
+        jobs.append(("history.png", "loss and accuracy curves",
+                     lambda path: save_history(plt, path, result, args)))
+    else:
+        print("(no history.png: --no-history records no curves)")
+    jobs.append(("training.gif", f"animation, {len(recorder.frames)} frames",
+                 lambda path: save_animation(plt, path, recorder)))
+    for name, what, save in jobs:
+        path = os.path.join(args.out, name)
+        print(f"writing {path} ({what}) ...", flush=True)
+        save(path)
+    print(f"figures written in {time.perf_counter() - start:.1f} s", flush=True)
+    if recorder.live:  # keep the window up until the user closes it
+        print("close the window to exit")
+        plt.ioff()
+        plt.show()
+
+
+class LiveWindow:
+    """One window updated in place while training: regions left, curves right."""
+
+    UPDATES = 25  # about this many redraws per run (~0.1 s each)
+
+    def __init__(self, recorder):
+        self.recorder = recorder
+        self.every = max(1, recorder.args.epochs // self.UPDATES)
+        self.artists = None
+
+    def due(self, epoch):
+        return epoch % self.every == 0 or epoch == self.recorder.args.epochs
+
+    def open(self, regions):
+        from minimlp import History
+        plt, args = self.recorder.plt, self.recorder.args
+        plt.ion()
+        fig = plt.figure(figsize=(11, 6))
+        grid = fig.add_gridspec(2, 2, width_ratios=(1, 1.1))
+        ax_regions = fig.add_subplot(grid[:, 0])
+        ax_loss = fig.add_subplot(grid[0, 1])
+        ax_acc = fig.add_subplot(grid[1, 1], sharex=ax_loss)
+        image, points = draw_regions(ax_regions, regions, self.recorder.circle)
+        region_legend(ax_regions, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3)
+        lines = draw_curves(ax_loss, ax_acc, History(), args)  # filled by updates
+        ax_loss.set_xlim(1, max(2, args.epochs))
+        fig.suptitle(variant_label(args, args.seed), fontsize=8, color="dimgrey")
+        fig.tight_layout()
+        self.artists = dict(image=image, points=points, lines=lines,
+                            ax_regions=ax_regions, ax_loss=ax_loss)
+        plt.show(block=False)
+
+    def update(self, epoch, regions, predicted, history):
+        if self.artists is None:
+            self.open(regions)
+        a, r = self.artists, self.recorder
+        a["image"].set_data(regions)
+        update_points(a["points"], r.x_val, predicted, r.y_val)
+        a["ax_regions"].set_title(r.title(epoch, predicted), fontsize=10)
+        if epoch > 0 and len(history):
+            epochs = range(1, len(history) + 1)
+            for key, line in a["lines"].items():
+                values = getattr(history, key)
+                line.set_data(epochs, [100 * v for v in values] if "acc" in key else values)
+            a["ax_loss"].relim()
+            a["ax_loss"].autoscale_view(scalex=False)
+        r.plt.pause(0.001)  # lets the GUI draw and handle events
