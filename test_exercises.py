@@ -432,3 +432,16 @@ def test_command_line_on_the_reference_and_the_skeleton():
     stale = subprocess.run([sys.executable, str(EXERCISES_DIR / "make_student.py"), "--check"],
                            capture_output=True, text=True)
     assert stale.returncode == 0, stale.stdout
+
+
+def test_docs_skeleton_excerpt_is_the_real_skeleton():
+    """The exercise shown on docs/exercises.md is the committed skeleton's."""
+    import ast
+    import textwrap
+    page = (ROOT / "docs" / "exercises.md").read_text(encoding="utf-8")
+    match = re.search(r"<!-- skeleton: (\S+) -->\n```python\n(.*?)```", page, re.S)
+    assert match, "docs/exercises.md shows one exercise of the skeleton"
+    skeleton = (EXERCISES_DIR / "minimlp_student.py").read_text(encoding="utf-8")
+    function = make_student.find_function(ast.parse(skeleton), match.group(1))
+    source = "\n".join(skeleton.splitlines()[function.lineno - 1:function.end_lineno])
+    assert match.group(2).rstrip("\n") == textwrap.dedent(source)

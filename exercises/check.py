@@ -23,6 +23,7 @@ import argparse
 import importlib.util
 import itertools
 import sys
+import textwrap
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,11 +60,19 @@ class Result:
     headline: str = ""
     details: list = field(default_factory=list)
 
-    def lines(self) -> list:
+    def lines(self, width: int = 88) -> list:
+        """The result as lines of at most `width` characters (the headline on the
+        first line, wrapped; the details below it, indented)."""
         first = f"{self.number:>2}  {self.name:<26}{self.status}"
         if self.headline:
             first += f"  {self.headline}"
-        return [first] + [f"{'':>30}{line}" for line in self.details]
+        lines = textwrap.wrap(first, width, subsequent_indent=" " * 6)
+        for detail in self.details:
+            indent = " " * (6 + len(detail) - len(detail.lstrip()))
+            lines += textwrap.wrap(detail.strip(), width, initial_indent=indent,
+                                   subsequent_indent=indent + "    ", break_long_words=False,
+                                   break_on_hyphens=False)
+        return lines
 
 
 class Todo(Exception):
