@@ -58,6 +58,7 @@ def train_torch(model, batches):
 
 
 def main():
+    torch.manual_seed(0)  # nn.Linear draws its start weights from the global generator
     generator = torch.Generator().manual_seed(0)
     # 1000 points of the disk problem, centred on the disk, in float64
     x = torch.rand(1000, 2, generator=generator, dtype=torch.float64) - 0.5
@@ -76,10 +77,11 @@ def main():
     train_torch(theirs, batches)
 
     ours, theirs = ours.state_dict(), theirs.state_dict()
-    assert ours.keys() == theirs.keys()  # the same names: 0.weight, 0.bias, 2.weight, ...
+    assert ours.keys() == theirs.keys()  # the same names: 0.weight, 0.bias, ...
     difference = max((ours[k] - theirs[k]).abs().max().item() for k in ours)
     largest = max(value.abs().max().item() for value in theirs.values())
-    print(f"steps: {STEPS} (Adam, lr {LR}, weight decay {WEIGHT_DECAY}, batches of {BATCH_SIZE})")
+    print(f"steps: {STEPS} (Adam, lr {LR}, weight decay {WEIGHT_DECAY}, "
+          f"batches of {BATCH_SIZE})")
     print(f"largest weight: {largest:.2f}")
     print(f"largest difference between the two: {difference:.1e}")
 
