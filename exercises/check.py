@@ -591,7 +591,7 @@ def grade_activation_forward(mod, results, kind):
     saves_for_backward(getattr(mod, kind), [s + 1, s], g, lambda m, g: [m.backward(g)])
 
 
-def grade_activation_backward(mod, results, kind, derivative=None):
+def grade_activation_backward(mod, results, kind):
     name = f"{kind}.backward"
     spec = ACTIVATIONS.get(kind, {})
     look = spec.get("look_backward", "")
@@ -687,7 +687,7 @@ def grade_softmax_backward(mod, results):
         Mistake("no_keepdim", "the row sums g · x are laid along the wrong axis: .sum(dim=1) "
                 "gives shape (N,), which broadcasts along each row; keep it a column with "
                 ".sum(dim=1, keepdim=True), shape (N, 1)", look),
-    ], [SIGN], look, "backward returned None: it must return ∂ℓ/∂s", errors=errors,
+    ], [], look, "backward returned None: it must return ∂ℓ/∂s", errors=errors,
         what="backward")
 
 
