@@ -468,7 +468,7 @@ def _check_accumulates(layer, pairs, x, g, label):
         got = getattr(layer, attribute)
         shown = [f"after two backward calls without zero_grad ({label}):",
                  f"  expected {attribute} = {fmt(2 * once)}", f"  got      {attribute} = {fmt(got)}"]
-        look = (f"∂ℓ/∂{attribute[5:]} += ...: add into the tensor in place "
+        look = (f"∂ℓ/∂{attribute[5]} += ...: add into the tensor in place "
                 f"(self.{attribute} += ... or .add_); zero_grad() is what resets it")
         if close(got, once):
             raise Failed(f"{attribute} is assigned (=), not accumulated (+=): after two backward "
@@ -876,9 +876,9 @@ def _linear_module(mod, name, matrix, log):
 
 
 def sequential_cases():
-    yield "3 modules, widths 2→3→4→2, N=2", [2, 3, 4, 2], 2
+    yield "3 modules, widths 2→2→2→2, N=2", [2, 2, 2, 2], 2
+    yield "3 modules, widths 2→3→4→2, N=3", [2, 3, 4, 2], 3
     yield "1 module, N=1", [3, 2], 1
-    yield "3 modules, widths 2→2→2→2, N=3", [2, 2, 2, 2], 3
 
 
 def grade_sequential_backward(mod, results):
