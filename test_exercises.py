@@ -242,6 +242,17 @@ PLANTED = [
     ("relu backward without the chain rule", activation(
         "ReLU", lambda self, g: (self.saved_s > 0).to(g.dtype)),
      "ReLU.backward", "multiply it by the incoming"),
+    ("relu mask x >= 0 (always true)", activation(
+        "ReLU", lambda self, g: g * (self.saved_x >= 0)),
+     "ReLU.backward", "x >= 0 is always true"),
+    ("softmax row sum without keepdim", {"Softmax.backward": lambda self, g: (
+        lambda x: x * (g - (g * x).sum(dim=1)))(self.saved_x), "Softmax.forward": saving_forward(
+            lambda s: (s - s.amax(1, keepdim=True)).exp() / (s - s.amax(1, keepdim=True)).exp().sum(1, keepdim=True))},
+     "Softmax.backward", "keepdim=True"),
+    ("bias grad summed over the outputs", with_dense_forward(lambda self, g: (
+        self.grad_weight.add_(g.t().mm(self.saved_x)), self.grad_bias.add_(g.sum(1)),
+        g.mm(self.weight))[-1]),
+     "Dense.backward", "wrong axis"),
     ("tanh derivative from the input", activation(
         "Tanh", lambda self, g: g * (1 - self.saved_s ** 2)),
      "Tanh.backward", "from the input s instead of the output x"),
