@@ -1,14 +1,18 @@
 """Checks of the documentation site (mkdocs.yml, docs/) that `mkdocs build --strict` does not make.
 
-- Snippet markers in minimlp.py: paired, unique, the documented names, each used by a page.
+- Code shown by name (`<!-- minimlp:code Dense.backward -->`, docs/hooks/include_code.py): every name
+  exists, the pages show every module, and a missing name fails the strict build, naming it.
 - Every local file named by mkdocs.yml (hooks, extra CSS/JS) exists.
 - The annotated-source hook keeps every code line of minimlp.py; the API page lists every public name.
 - The Python examples of the pages run, and the worked example's numbers are what minimlp computes.
-- The site builds strictly, requests nothing outside itself, and every formula is typeset by KaTeX
-  in headless Chromium (skipped only where Chromium is not installed).
+- The homework's test.py files run beside minimlp.py alone and print the error rates the page shows;
+  the PyTorch page's equivalence run still ends with the same weights in both frameworks.
+- The site builds strictly with SITE_URL set, served under /minimlp/ as on GitHub Pages: it requests
+  nothing outside itself, every formula is typeset by KaTeX, nothing scrolls sideways in a 1280x800
+  window, the annotated page reads side by side, and the 404 page of a missing deep URL is styled
+  (in headless Chromium; skipped only where Chromium is not installed).
 
-Building the site needs mkdocs and mkdocs-material only; the examples need torch.
-"""
+Building the site needs mkdocs and mkdocs-material only; the examples need torch."""
 
 from __future__ import annotations
 
