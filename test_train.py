@@ -17,6 +17,7 @@ import pytest
 import torch
 
 import train
+import train_extras as extras
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -83,29 +84,47 @@ def test_splits_are_distinct_and_depend_on_the_seed_only():
     assert not torch.equal(data["test"][0], train.make_data(1)["test"][0])
 
 
+def test_test_points_draws_a_larger_fresh_test_set():
+    data = train.make_data(0, test_points=5000)
+    assert data["test"][0].shape == (5000, 2)
+    assert data["train"][0].shape == (1000, 2)  # training data unchanged
+    assert torch.equal(data["train"][0], train.make_data(0)["train"][0])
+
+
+def args_for(*options):
+    return extras.parse_args(list(options) + ["--no-plot"], train.DEFAULTS)
+
+
 def test_targets_for_each_variant():
     y = torch.tensor([[1.0], [0.0]])
-    assert torch.equal(train.make_targets(y, 1, "mse"), y)
-    assert torch.equal(train.make_targets(y, 2, "mse"), torch.tensor([[0.0, 1.0], [1.0, 0.0]]))
-    ce = train.make_targets(y, 2, "ce")
+    assert torch.equal(train.make_targets(y, args_for()), y)
+    two = train.make_targets(y, args_for("--outputs", "2"))
+    assert torch.equal(two, torch.tensor([[0.0, 1.0], [1.0, 0.0]]))
+    ce = train.make_targets(y, args_for("--loss", "ce"))
     assert ce.dtype == torch.int64 and ce.tolist() == [1, 0]  # class indices
-
-
-def test_cosine_schedule_goes_from_lr0_to_zero():
-    assert train.cosine_lr(0.5, 0, 100) == 0.5
-    assert math.isclose(train.cosine_lr(0.5, 50, 100), 0.25)
-    assert abs(train.cosine_lr(0.5, 100, 100)) < 1e-12
+    assert train.make_targets(y, args_for(), torch.float64).dtype == torch.float64
 
 
 # ---------------------------------------------------------------------------
 # Training, in-process
 
 def test_training_is_reproducible():
-    args = train.parse_args(["--epochs", "3", "--no-plot"])
-    a = train.train_one(args, seed=7, verbose=False)
-    b = train.train_one(args, seed=7, verbose=False)
+    args = args_for("--epochs", "3")
+    a = train.run_experiment(args, seed=7)
+    b = train.run_experiment(args, seed=7)
     assert a["history"].train_loss == b["history"].train_loss  # same seed, same run
     assert a["test_errors"] == b["test_errors"]
+
+
+def test_float64_run_starts_from_the_same_points_and_weights_and_stays_close():
+    # 30 epochs: the float32 and float64 runs differ only by rounding, and the
+    # default settings do not amplify it (a chaotic run would reach O(1)).
+    single = train.run_experiment(args_for("--epochs", "30"), seed=3)
+    double = train.run_experiment(args_for("--epochs", "30", "--dtype", "float64"), seed=3)
+    assert double["model"].param()[0][0].dtype == torch.float64
+    for (w32, _), (w64, _) in zip(single["model"].param(), double["model"].param()):
+        assert (w32.double() - w64).abs().max() < 1e-3  # rounding, not chaos
+    assert abs(single["test_errors"] - double["test_errors"]) <= 2
 
 
 @pytest.mark.parametrize("options", [
@@ -114,12 +133,12 @@ def test_training_is_reproducible():
     ["--optimizer", "adam"],
     ["--optimizer", "adam", "--loss", "ce"],
     ["--no-history"],
-    ["--schedule", "constant", "--batch-size", "50"],
+    ["--schedule", "constant", "--batch-size", "100", "--lr", "0.05"],
 ])
 def test_variants_train(options):
-    args = train.parse_args(options + ["--epochs", "40", "--no-plot"])
-    result = train.train_one(args, seed=0, verbose=False)
-    assert len(result["history"]) == (0 if "--no-history" in options else 40)
+    args = args_for(*options, "--epochs", "100")
+    result = train.run_experiment(args, seed=0)
+    assert len(result["history"]) == (0 if "--no-history" in options else 100)
     assert result["test_acc"] > 0.9, result["test_acc"]  # learns with its default lr
 
 
@@ -139,8 +158,15 @@ def test_diverging_loss_is_a_message_not_a_traceback(capsys):
     assert "training stopped" in err and "learning rate" in err, err
 
 
+def test_chance_level_says_so_and_suggests_a_smaller_lr(capsys):
+    # lr 100 saturates the Sigmoid at once: the net predicts one class everywhere.
+    assert train.main(["--lr", "100", "--epochs", "5", "--no-plot"]) == 1
+    err = capsys.readouterr().err
+    assert "chance" in err and "--lr 10" in err, err
+
+
 def test_seeds_table(tmp_path, capsys):
-    assert train.main(["--seeds", "2", "--epochs", "2", "--out", str(tmp_path)]) == 0
+    assert train.main(["--seeds", "2", "--epochs", "2", "--out", str(tmp_path)]) in (0, 1)
     out = capsys.readouterr().out
     assert "mean±std" in out and "median" in out
     table = json.loads((tmp_path / "seeds.json").read_text())
@@ -151,24 +177,42 @@ def test_seeds_table(tmp_path, capsys):
         assert math.isclose(table["summary"][column]["mean"], statistics.mean(values))
     with open(tmp_path / "seeds.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == list(train.COLUMNS)  # the header
+    assert list(rows[0]) == list(extras.COLUMNS) + ["diverged"]  # the header
     assert [row["seed"] for row in rows] == ["0", "1", "mean", "std", "median", "min", "max"]
     assert not (tmp_path / "decision_regions.png").exists()  # no figures for a table
 
 
-def test_gif_has_a_modest_number_of_frames():
-    recorder = train.Recorder(None, False, *train.make_data(0)["val"], epochs=train.EPOCHS)
-    model = train.build_model()
-    for epoch in range(train.EPOCHS + 1):
-        recorder.snapshot(epoch, model, None)
-    assert 20 <= len(recorder.frames) <= 41
+def test_a_diverging_seed_is_recorded_and_the_table_saved(tmp_path, monkeypatch, capsys):
+    real = train.run_experiment
+
+    def diverge_on_seed_1(args, seed, on_epoch=None):
+        if seed == 1:
+            raise FloatingPointError("loss is nan at epoch 1: try a smaller learning rate")
+        return real(args, seed, on_epoch)
+
+    monkeypatch.setattr(train, "run_experiment", diverge_on_seed_1)
+    status = train.main(["--seeds", "3", "--epochs", "30", "--out", str(tmp_path)])
+    assert status == 1  # said, not silent
+    assert "seed 1: diverged" in capsys.readouterr().out
+    table = json.loads((tmp_path / "seeds.json").read_text())
+    assert [run["diverged"] for run in table["runs"]] == [False, True, False]
+    assert table["runs"][1]["test_acc"] is None  # no accuracy for a diverged seed
+    others = [table["runs"][i]["test_acc"] for i in (0, 2)]
+    assert math.isclose(table["summary"]["test_acc"]["mean"], statistics.mean(others))
+
+
+def test_gif_frames_are_log_spaced_and_modest_in_number():
+    epochs = extras.frame_epochs(train.EPOCHS)
+    assert epochs[0] == 0 and epochs[-1] == train.EPOCHS
+    assert 20 <= len(epochs) <= 41
+    assert epochs[:4] == [0, 1, 2, 3]  # dense at the start, where the regions change most
 
 
 def test_headless_setup_never_goes_live(monkeypatch, capsys):
     monkeypatch.setattr(sys, "platform", "linux")
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    plt, live = train.setup_matplotlib(want_live=True)
+    plt, live = extras.setup_matplotlib(want_live=True)
     assert live is False  # --live without a display: figures are saved instead
     assert "no display" in capsys.readouterr().out
 
@@ -191,7 +235,7 @@ def test_headless_setup_never_goes_live(monkeypatch, capsys):
 ])
 def test_bad_values_are_argparse_errors(options, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        train.parse_args(options)
+        extras.parse_args(options, train.DEFAULTS)
     assert exit_info.value.code == 2  # argparse's usage error
     err = capsys.readouterr().err
     assert "error:" in err and message in err, err
@@ -199,31 +243,71 @@ def test_bad_values_are_argparse_errors(options, message, capsys):
 
 def test_help_lists_every_option(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        train.parse_args(["--help"])
+        extras.parse_args(["--help"], train.DEFAULTS)
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     for option in ("--epochs", "--lr", "--batch-size", "--optimizer", "--loss", "--outputs",
-                   "--no-history", "--seed ", "--seeds", "--no-plot", "--live", "--out"):
+                   "--no-history", "--seed ", "--seeds", "--no-plot", "--live", "--out",
+                   "--dtype", "--test-points"):
         assert option in out, option
+
+
+def test_script_help_does_not_import_torch():
+    process = subprocess.run([sys.executable, "-X", "importtime", "train.py", "--help"],
+                             cwd=HERE, capture_output=True, text=True, timeout=60)
+    assert process.returncode == 0 and "--test-points" in process.stdout
+    imported = [line.split("|")[-1].strip() for line in process.stderr.splitlines()]
+    assert "torch" not in imported and "minimlp" not in imported  # answered before torch
+
+
+@pytest.mark.parametrize("options, name", [
+    ([], "default"),
+    (["--loss", "ce"], "loss-ce"),
+    (["--outputs", "2", "--seed", "3"], "seed-3_outputs-2"),
+    (["--seeds", "10", "--test-points", "20000"], "seeds-10_test-points-20000"),
+    (["--optimizer", "adam", "--lr", "0.01"], "optimizer-adam_lr-0.01"),
+    (["--dtype", "float64", "--no-history"], "dtype-float64_no-history"),
+])
+def test_variants_write_to_their_own_folder(options, name):
+    args = extras.parse_args(options, train.DEFAULTS)
+    assert args.out == os.path.join("results", name)  # never over the default run's files
+
+
+def test_bad_out_fails_before_training(tmp_path, capsys):
+    a_file = tmp_path / "taken"
+    a_file.write_text("")
+    for out in (a_file, a_file / "below"):
+        with pytest.raises(SystemExit) as exit_info:
+            extras.parse_args(["--out", str(out)], train.DEFAULTS)
+        assert exit_info.value.code == 2
+        assert "--out" in capsys.readouterr().err
+    extras.parse_args(["--out", str(a_file), "--no-plot"], train.DEFAULTS)  # nothing to write
 
 
 def test_script_bad_value_exits_2_without_traceback():
     process = run_script("--batch-size", "0")
     assert process.returncode == 2
-    assert "--batch-size: must be a positive integer" in process.stderr
+    assert "--batch-size: must be >= 1" in process.stderr
     assert "Traceback" not in process.stderr
 
 
-def test_script_headless_run_saves_figures(tmp_path):
+def test_script_headless_run_saves_figures_and_says_so(tmp_path):
     from PIL import Image
-    process = run_script("--epochs", "6", "--out", str(tmp_path))
+    process = run_script("--epochs", "6", "--batch-size", "50", "--lr", "0.05", "--outputs", "2",
+                         "--out", str(tmp_path))
     assert process.returncode == 0, process.stderr
     assert "test" in process.stdout and "%" in process.stdout  # final accuracy printed
     for name in ("decision_regions.png", "history.png", "training.gif"):
         assert (tmp_path / name).stat().st_size > 1000, name
-        assert str(tmp_path / name) in process.stdout  # says where it saved it
+        assert f"writing {tmp_path / name}" in process.stdout  # says what it is doing
     with Image.open(tmp_path / "training.gif") as gif:
         assert gif.n_frames == 7  # initial state + one frame per epoch
+        assert min(gif.size) >= 480  # readable on the docs page
+        durations = []
+        for frame in range(gif.n_frames):
+            gif.seek(frame)
+            durations.append(gif.info["duration"])
+    assert durations[-1] >= 5 * durations[0]  # a pause on the last frame
 
 
 def test_no_plot_never_imports_matplotlib():
@@ -235,11 +319,77 @@ def test_no_plot_never_imports_matplotlib():
 
 
 # ---------------------------------------------------------------------------
+# The committed runs (docs/assets/results) and the pages that quote them
+
+RESULTS = os.path.join(HERE, "docs", "assets", "results")
+
+
+def committed(variant):
+    with open(os.path.join(RESULTS, variant, "seeds.json")) as f:
+        return json.load(f)
+
+
+def test_committed_default_runs_reproduce_in_float64():
+    single, double = committed("mse-1"), committed("mse-1-float64")
+    assert (single["config"]["dtype"], double["config"]["dtype"]) == ("float32", "float64")
+    assert {k: v for k, v in single["config"].items() if k != "dtype"} == \
+        {k: v for k, v in double["config"].items() if k != "dtype"}
+    for a, b in zip(single["runs"], double["runs"], strict=True):
+        assert a["seed"] == b["seed"]
+        assert abs(a["test_errors"] - b["test_errors"]) <= 2, a["seed"]  # not chaotic
+
+
+def test_committed_default_runs_meet_the_goal():
+    runs = committed("mse-1")
+    assert [run["seed"] for run in runs["runs"]] == list(range(10))
+    assert runs["summary"]["test_acc"]["median"] >= 0.99
+    sharp = committed("mse-1-20k")
+    assert sharp["config"]["test_points"] == 20000
+    assert [run["seed"] for run in sharp["runs"]] == list(range(10))
+
+
+def test_committed_runs_used_the_current_defaults():
+    for variant in sorted(os.listdir(RESULTS)):
+        config = committed(variant)["config"]
+        rerun = f"rerun: python train.py --seeds 10 ... --out docs/assets/results/{variant}"
+        assert (config["epochs"], config["batch_size"]) == (train.EPOCHS, train.BATCH_SIZE), rerun
+        key = (config["optimizer"], config["loss"], config["outputs"])
+        assert config["lr"] == train.DEFAULT_LR[key], rerun
+        assert (config["momentum"], config["schedule"]) == (train.MOMENTUM, "cosine"), rerun
+        assert config["seeds"] == 10 and config["seed"] == 0, rerun
+
+
+def readme_experiment():
+    with open(os.path.join(HERE, "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    start = text.index("## The experiment")
+    return text[start:text.index("\n## ", start + 1)]
+
+
+def test_readme_quotes_the_committed_runs():
+    section = readme_experiment()
+    sharp = committed("mse-1-20k")["summary"]["test_acc"]
+    assert f"{100 * sharp['mean']:.2f} ± {100 * sharp['std']:.2f} %" in section
+    table = committed("mse-1")["summary"]["test_acc"]
+    assert f"{100 * table['median']:.2f} %" in section
+    assert f"{100 * table['mean']:.2f} ± {100 * table['std']:.2f} %" in section
+    assert f"{100 * table['min']:.2f} – {100 * table['max']:.2f} %" in section
+    assert "99.1 %" in section  # the report's single run
+
+
+def test_experiment_page_leads_with_the_20000_point_headline():
+    with open(os.path.join(HERE, "docs", "experiment.md"), encoding="utf-8") as f:
+        page = f.read()
+    first = page.index("<!-- minimlp:")
+    assert page[first:].startswith("<!-- minimlp:seeds-headline mse-1-20k -->")
+
+
+# ---------------------------------------------------------------------------
 # The default run's accuracy
 
 @pytest.mark.slow
 def test_default_run_median_test_accuracy_over_ten_seeds():
     torch.set_num_threads(1)  # as main() does (the fixture restores it)
-    args = train.parse_args(["--no-plot"])
-    accuracies = [train.train_one(args, seed, verbose=False)["test_acc"] for seed in range(10)]
+    args = args_for()
+    accuracies = [train.run_experiment(args, seed)["test_acc"] for seed in range(10)]
     assert statistics.median(accuracies) >= 0.99, accuracies

@@ -251,7 +251,8 @@ def run_seeds(args):
             print(f"seed {seed}: diverged ({error})", flush=True)
             rows.append(extras.diverged_row(seed))
             continue
-        rows.append({column: result[column] for column in extras.COLUMNS})
+        rows.append({**{column: result[column] for column in extras.COLUMNS},
+                     "diverged": False})
         print(f"seed {seed}: test accuracy {100 * result['test_acc']:.2f} % "
               f"({result['test_errors']} errors of {args.test_points}, "
               f"{result['seconds']:.1f} s)", flush=True)

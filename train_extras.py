@@ -201,7 +201,7 @@ def summarize(rows):
     over the seeds that did not diverge (None when all did)."""
     summary = {}
     for column in ACCURACIES:
-        values = [row[column] for row in rows if not row.get("diverged")]
+        values = [row[column] for row in rows if not row["diverged"]]
         summary[column] = {
             "mean": statistics.mean(values), "median": statistics.median(values),
             "std": statistics.stdev(values) if len(values) > 1 else 0.0,
@@ -227,7 +227,6 @@ def format_table(rows, summary):
 
 def save_table(args, rows):
     """Print the table and write seeds.json and seeds.csv to args.out."""
-    rows = [{**row, "diverged": bool(row.get("diverged"))} for row in rows]
     summary = summarize(rows)
     print(format_table(rows, summary))
     config = {key: value for key, value in vars(args).items()

@@ -6,6 +6,7 @@ them through marker lines, so a page's numbers are always those of the committed
     <!-- minimlp:seeds-headline mse-1 -->            one sentence: mean ± std, min, max of the test accuracy
     <!-- minimlp:seeds-summary mse-1 mse-2 ce-2 -->  one row per variant, plus the report's single run
     <!-- minimlp:seeds-runs mse-1 -->               one row per seed
+    <!-- minimlp:seeds-compare mse-1 mse-1-float64 -->  test errors per seed in two runs (e.g. float32 and float64)
 
 Standard library only.
 """
@@ -16,7 +17,7 @@ import json
 import re
 from pathlib import Path
 
-MARKER = re.compile(r"^([ \t]*)<!-- minimlp:seeds-(headline|summary|runs) ([\w\- ]+) -->$", re.MULTILINE)
+MARKER = re.compile(r"^([ \t]*)<!-- minimlp:seeds-(headline|summary|runs|compare) ([\w\- ]+) -->$", re.MULTILINE)
 RESULTS = Path("assets") / "results"
 REPORT_TEST_ACCURACY = 0.991  # Betti & Mueller (2018): one run, 9 errors out of 1000 test points
 
@@ -32,6 +33,10 @@ def _percent(value: float) -> str:
     return f"{100 * value:.2f}\u00a0%"
 
 
+def _test_points(data: dict) -> int:
+    return data["config"].get("test_points", 1000)
+
+
 def _mean_std(stats: dict) -> str:
     return f"{100 * stats['mean']:.2f}\u00a0±\u00a0{100 * stats['std']:.2f}\u00a0%"
 
@@ -41,38 +46,63 @@ def describe(run_config: dict) -> str:
     if run_config["loss"] == "ce":
         return "2 logits, cross-entropy"
     outputs = run_config["outputs"]
-    return f"{outputs} output{'s' if outputs > 1 else ''}, MSE"
+    text = f"{outputs} output{'s' if outputs > 1 else ''}, MSE"
+    if run_config.get("dtype", "float32") != "float32":
+        text += f", {run_config['dtype']}"
+    return text
 
 
 def headline(config, variant: str) -> str:
     data = _load(config, variant)
     test, n = data["summary"]["test_acc"], len(data["runs"])
-    return (f"**{_mean_std(test)}** test accuracy over {n} seeds (min {_percent(test['min'])}, "
-            f"max {_percent(test['max'])}), where the report gives {_percent(REPORT_TEST_ACCURACY)} "
-            f"from a single run.")
+    seeds = [run["seed"] for run in data["runs"]]
+    return (f"**{_mean_std(test)}** test accuracy (mean ± standard deviation) on "
+            f"{_test_points(data):,} fresh test points per seed, over {n} seeds "
+            f"({seeds[0]}–{seeds[-1]}; min {_percent(test['min'])}, max {_percent(test['max'])}), "
+            f"where the report gives {_percent(REPORT_TEST_ACCURACY)} from a single run on 1,000.")
 
 
 def summary(config, variants: list[str]) -> str:
-    lines = ["| run (starting learning rate) | train | validation | test, mean ± std | test min | test max |",
-             "|---|---:|---:|---:|---:|---:|",
-             f"| the report (2018): 1 output, MSE; one run | | | {_percent(REPORT_TEST_ACCURACY)} | | |"]
+    lines = ["| run (starting learning rate) | test points | train | validation | test, mean ± std "
+             "| test min | test max |",
+             "|---|---:|---:|---:|---:|---:|---:|",
+             f"| the report (2018): 1 output, MSE; one run | 1,000 | | | {_percent(REPORT_TEST_ACCURACY)} "
+             "| | |"]
     for variant in variants:
         data = _load(config, variant)
         s, run = data["summary"], data["config"]
         lines.append(
             f"| minimlp: {describe(run)} ({run['lr']}); {len(data['runs'])} seeds "
-            f"| {_mean_std(s['train_acc'])} | {_mean_std(s['val_acc'])} | **{_mean_std(s['test_acc'])}** "
+            f"| {_test_points(data):,} | {_mean_std(s['train_acc'])} | {_mean_std(s['val_acc'])} | **{_mean_std(s['test_acc'])}** "
             f"| {_percent(s['test_acc']['min'])} | {_percent(s['test_acc']['max'])} |")
     return "\n".join(lines)
 
 
 def runs(config, variant: str) -> str:
     data = _load(config, variant)
-    lines = ["| seed | train | validation | test | test errors (of 1000) | seconds |",
+    lines = [f"| seed | train | validation | test | test errors (of {_test_points(data):,}) | seconds |",
              "|---:|---:|---:|---:|---:|---:|"]
     for run in data["runs"]:
+        if run.get("diverged"):
+            lines.append(f"| {run['seed']} | diverged | | | | |")
+            continue
         lines.append(f"| {run['seed']} | {_percent(run['train_acc'])} | {_percent(run['val_acc'])} "
                      f"| {_percent(run['test_acc'])} | {run['test_errors']} | {run['seconds']:.1f} |")
+    return "\n".join(lines)
+
+
+def compare(config, variants: list[str]) -> str:
+    """Test errors of each seed in two runs side by side, and their difference."""
+    first, second = (_load(config, variant) for variant in variants)
+    names = [describe(data["config"]) for data in (first, second)]
+    lines = [f"| seed | test errors: {names[0]} | test errors: {names[1]} | difference |",
+             "|---:|---:|---:|---:|"]
+    for a, b in zip(first["runs"], second["runs"]):
+        if a.get("diverged") or b.get("diverged"):
+            lines.append(f"| {a['seed']} | diverged | | |")
+            continue
+        lines.append(f"| {a['seed']} | {a['test_errors']} | {b['test_errors']} "
+                     f"| {b['test_errors'] - a['test_errors']:+d} |")
     return "\n".join(lines)
 
 
@@ -81,6 +111,8 @@ def on_page_markdown(markdown: str, page, config, files, **kwargs) -> str:
         indent, kind, variants = match.group(1), match.group(2), match.group(3).split()
         if kind == "summary":
             text = summary(config, variants)
+        elif kind == "compare":
+            text = compare(config, variants)
         else:
             (variant,) = variants
             text = headline(config, variant) if kind == "headline" else runs(config, variant)
