@@ -42,19 +42,19 @@ model = Sequential(
     Dense(25, 25), ReLU(),
     Dense(25, 2), Sigmoid(),
 )
-EPOCHS, LR = 300, 0.02
-optimizer = SGD(model.param(), lr=LR, momentum=0.99)
+EPOCHS, LR = 1000, 0.2
+optimizer = SGD(model.param(), lr=LR, momentum=0.9)
 
 
 def on_epoch_end(epoch, model, history):
-    """Log the loss every 30 epochs; decay the learning rate to 0 along a cosine."""
-    if (epoch + 1) % 30 == 0:
+    """Log the loss every 100 epochs; decay the learning rate to 0 along a cosine."""
+    if (epoch + 1) % 100 == 0:
         print(f"epoch {epoch + 1:3d}  train loss {history.train_loss[-1]:.4f}")
     optimizer.lr = LR * (1 + math.cos(math.pi * (epoch + 1) / EPOCHS)) / 2
 
 
 fit(model, MSELoss(), optimizer, centred(x_train), y_train, epochs=EPOCHS,
-    batch_size=64, callback=on_epoch_end)
+    batch_size=500, callback=on_epoch_end)
 
 model.eval()
 for name, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
