@@ -416,7 +416,7 @@ def draw_curves(ax_loss, ax_acc, history, args):
     ax_acc.axhline(50, color="grey", lw=0.8, ls=":")
     ax_acc.text(1.05, 51, "chance", color="grey", fontsize=8)
     for ax in (ax_loss, ax_acc):
-        ax.grid(alpha=0.3, which="both")
+        ax.grid(alpha=0.3)
     ax_loss.legend(fontsize=8)
     return lines
 
@@ -467,7 +467,7 @@ def save_history(plt, path, result, args):
                       f"{100 * history.train_acc[-1]:.2f} %, validation "
                       f"{100 * history.val_acc[-1]:.2f} %", fontsize=10)
     fig.suptitle(variant_label(args, result["seed"]), fontsize=8, color="dimgrey")
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.12, right=0.97, top=0.9, bottom=0.08, hspace=0.08)
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
@@ -486,12 +486,21 @@ def save_animation(plt, path, recorder):
     title = ax.set_title("", fontsize=12)
     fig.text(0.5, 0.965, variant_label(args, args.seed), ha="center", va="top",
              fontsize=7, color="dimgrey")
+    # Blitting: draw everything that never changes once, then per frame restore
+    # that background and draw only the changing artists, in their z-order.
+    changing = [image, points[0], ax.patches[0], points[1], title]
+    for artist in changing:
+        artist.set_animated(True)
+    fig.canvas.draw()
+    background = fig.canvas.copy_from_bbox(fig.bbox)
     frames = []
     for epoch, regions, predicted in recorder.frames:
         image.set_data(regions)
         update_points(points, recorder.x_val, predicted, recorder.y_val)
         title.set_text(recorder.title(epoch, predicted))
-        fig.canvas.draw()
+        fig.canvas.restore_region(background)
+        for artist in changing:
+            fig.draw_artist(artist)
         rgb = Image.fromarray(numpy.asarray(fig.canvas.buffer_rgba())[..., :3])
         palette = frames[0] if frames else None
         frames.append(rgb.quantize(palette=palette) if palette else rgb.quantize(64))
