@@ -442,8 +442,8 @@ def save_regions(plt, path, result, recorder):
     x_test, y_test = result["data"]["test"]
     shown = slice(0, POINTS_SHOWN)
     regions = predict_class(model, grid_points()).reshape(GRID, GRID)
-    fig, ax = plt.subplots(figsize=(8.4, 5.6))
-    fig.subplots_adjust(left=0.08, right=0.62, top=0.86, bottom=0.1)
+    fig, ax = plt.subplots(figsize=(7.0, 5.6))
+    fig.subplots_adjust(left=0.085, right=0.7, top=0.86, bottom=0.1)
     _, points = draw_regions(ax, regions, recorder.circle)
     update_points(points, x_test[shown], predict_class(model, x_test[shown]),
                   y_test[shown].reshape(-1).long())
