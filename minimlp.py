@@ -62,8 +62,9 @@ __all__ = [
     "History", "fit", "accuracy", "gradcheck",
 ]
 
-# The rule forbids importing torch.Tensor, but every tensor knows its own class:
-# _TENSOR is torch.Tensor (for isinstance checks), _FLOAT64 is torch.float64.
+# The rule forbids importing torch.Tensor, but every tensor knows its own class
+# and dtype: _TENSOR is torch.Tensor (for isinstance checks), _FLOAT64 is
+# torch.float64 and _BOOL is torch.bool.
 _TENSOR = type(empty(0))
 _FLOAT64 = empty(0).double().dtype
 _BOOL = empty(0).bool().dtype
