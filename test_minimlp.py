@@ -1723,3 +1723,110 @@ def test_gradcheck_dropout_holding_a_generator():
     model = mm.Sequential(mm.Dense(3, 2, generator=gen(1)), d)
     assert mm.gradcheck(model, torch.rand(4, 3)) <= 1e-6, "eval-mode dropout with a generator"
     assert model[1] is d and d.generator is not None, "the module keeps its generator"
+
+
+# ---------------------------------------------------------------------------
+# 12. Mutation survivors: tests that kill them
+# ---------------------------------------------------------------------------
+# A mutation pass over the rewritten minimlp.py (194 mutants sampled over the whole file:
+# operators, constants, conditions, dims, dropped statements and raises) left these behaviours
+# unchecked. Each test says which mutants it kills.
+
+MUTATION_BAD_INPUT = [
+    # Sequential's own input check (Sequential._check_input deleted: raw torch errors)
+    ("Sequential input of the wrong width", lambda: mlp([3, 4, 2], [mm.ReLU, None])(torch.ones(5, 7, dtype=F64)),
+     ValueError, all_of(r"\(N, 3\)", r"5, 7")),
+    ("Sequential float32 input into a float64 model", lambda: mlp([3, 4, 2], [mm.ReLU, None])(torch.ones(5, 3)),
+     TypeError, all_of(r"float64", r"float32")),
+    # module(x) asks for a floating-point tensor (the is_floating_point check deleted: ReLU takes int64)
+    ("ReLU integer input", lambda: mm.ReLU()(torch.ones(2, 2, dtype=torch.long)), TypeError,
+     all_of(r"ReLU", r"int64", r"float")),
+    # loss(prediction, target) checks the prediction (check deleted: AttributeError deep inside)
+    ("MSELoss non-tensor prediction", lambda: mm.MSELoss()([[1.0]], torch.ones(1, 1)), TypeError,
+     all_of(r"prediction", r"list")),
+    ("CrossEntropyLoss integer logits",
+     lambda: mm.CrossEntropyLoss()(torch.zeros(2, 3, dtype=torch.long), torch.tensor([0, 1])), TypeError,
+     all_of(r"prediction", r"int64")),
+    # fit checks y (raise deleted: AttributeError on a list)
+    ("fit non-tensor y", lambda: mm.fit(*_fit_args(), torch.zeros(2, 2), [[0.0], [1.0]], epochs=1), TypeError,
+     all_of(r"\by\b", r"list")),
+    # the optimizer's (value, gradient) pair check (raise deleted): torch's habit of passing the values
+    # alone would be taken silently, each (2, 3) weight read as a pair of its two rows
+    ("optimizer given values only, torch-style",
+     lambda: mm.SGD([v for v, _ in mm.Dense(3, 2).param()], lr=0.1), TypeError,
+     all_of(r"parameter 0", r"pair", r"param\(\)")),
+    ("optimizer pair of numbers", lambda: mm.SGD([(1.0, 2.0)], lr=0.1), TypeError, all_of(r"parameter 0", r"pair")),
+    # messages name the module that complains (_name_of returning None, or its one-line rule negated)
+    ("Dense backward before forward names Dense", _backward_before_forward(mm.Dense(2, 2)), RuntimeError,
+     all_of(r"Dense", r"forward")),
+    ("Sequential names itself on one line", _backward_before_forward(mm.Sequential(mm.Dense(2, 2), mm.ReLU())),
+     RuntimeError, r"^Sequential: [^\n]*$"),
+    # the out-of-range index named is the bad one, not the smallest (`low < 0` -> `low <= 0` / `low < 1`)
+    ("CrossEntropyLoss names the out-of-range class index",
+     lambda: mm.CrossEntropyLoss()(torch.zeros(3, 4), torch.tensor([0, 4, 1])), ValueError, r"class index 4\b"),
+    ("accuracy names the out-of-range class index", lambda: mm.accuracy(torch.rand(3, 3), torch.tensor([0, 3, 1])),
+     ValueError, all_of(r"^accuracy: ", r"class index 3\b")),
+]
+
+
+@pytest.mark.parametrize("what,call,exc,pattern", MUTATION_BAD_INPUT, ids=[row[0] for row in MUTATION_BAD_INPUT])
+def test_bad_input_found_by_mutation(what, call, exc, pattern):
+    with pytest.raises(exc) as info:
+        call()
+    message = str(info.value)
+    assert re.search(pattern, message), f"{what}: message {message!r} says what was wrong and what was expected"
+
+
+def test_base_classes_raise_until_implemented_and_pass_the_target_on():
+    """Kills: Module.forward/backward, Loss.forward/backward and Optimizer.step returning None instead
+    of raising, and Loss._check_target not returning the target."""
+    x, t = randn(4, 3), randn(4, 3, seed=1)
+
+    class Half(mm.Module):
+        pass
+
+    class NoLoss(mm.Loss):
+        pass
+
+    class NoStep(mm.Optimizer):
+        pass
+
+    for call in (lambda: Half()(x), lambda: Half().backward(x), lambda: NoLoss()(x, t),
+                 lambda: NoLoss().backward(), lambda: NoStep(mm.Dense(3, 2).param(), 0.1, 0.0).step()):
+        with pytest.raises(NotImplementedError, match=r"Half|NoLoss|NoStep"):
+            call()  # a method the subclass forgot fails loudly, naming the subclass
+
+    class L1(mm.Loss):  # a user's loss with no target check of its own
+        def forward(self, prediction, target):
+            return (prediction - target).abs().mean()
+
+    assert L1()(x, t).item() == (x - t).abs().mean().item(), "loss(prediction, target) hands the target on"
+
+
+def test_module_subclass_without_super_init_starts_in_training_mode():
+    """Kills: the class attribute `Module.training = True` deleted or set to False."""
+
+    class Scale(mm.Module):
+        def __init__(self):  # forgets super().__init__()
+            self.factor = 2.0
+
+        def forward(self, x):
+            return x * self.factor
+
+        def backward(self, grad_output):
+            return grad_output * self.factor
+
+    m = Scale()
+    assert m.training is True, "a module is in training mode by default, even without super().__init__()"
+    assert m.eval() is m and m.training is False, "eval() still works"
+
+
+def test_star_import_exports_the_public_api_only():
+    """Kills: `__all__` deleted (`from minimlp import *` would also bring empty, math, copy, Optional...)."""
+    public = {"Module", "Dense", "ReLU", "Tanh", "Sigmoid", "Identity", "Softmax", "Dropout", "Sequential",
+              "Loss", "MSELoss", "CrossEntropyLoss", "Optimizer", "SGD", "Adam", "History", "fit", "accuracy",
+              "gradcheck"}
+    assert set(mm.__all__) == public, "__all__ lists the public API"
+    namespace = {}
+    exec("from minimlp import *", namespace)
+    assert set(namespace) - {"__builtins__"} == public, "a star import brings the API and nothing else"
