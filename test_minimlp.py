@@ -1234,12 +1234,17 @@ BAD_INPUT = [
 ]
 
 
-@pytest.mark.parametrize("what,call,exc,pattern", BAD_INPUT, ids=[row[0] for row in BAD_INPUT])
-def test_bad_input(what, call, exc, pattern):
+def check_bad_input(what, call, exc, pattern):
+    """`call()` raises `exc` with a message matching `pattern`."""
     with pytest.raises(exc) as info:
         call()
     message = str(info.value)
     assert re.search(pattern, message), f"{what}: message {message!r} says what was wrong and what was expected"
+
+
+@pytest.mark.parametrize("what,call,exc,pattern", BAD_INPUT, ids=[row[0] for row in BAD_INPUT])
+def test_bad_input(what, call, exc, pattern):
+    check_bad_input(what, call, exc, pattern)
 
 
 # ---------------------------------------------------------------------------
@@ -1777,10 +1782,7 @@ MUTATION_BAD_INPUT = [
 
 @pytest.mark.parametrize("what,call,exc,pattern", MUTATION_BAD_INPUT, ids=[row[0] for row in MUTATION_BAD_INPUT])
 def test_bad_input_found_by_mutation(what, call, exc, pattern):
-    with pytest.raises(exc) as info:
-        call()
-    message = str(info.value)
-    assert re.search(pattern, message), f"{what}: message {message!r} says what was wrong and what was expected"
+    check_bad_input(what, call, exc, pattern)
 
 
 def test_base_classes_raise_until_implemented_and_pass_the_target_on():
