@@ -642,7 +642,7 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     """Adam (Kingma & Ba, 2015): steps of η m̂ / (√v̂ + ε), from running means m
     of the gradient and v of its square, corrected for their start at zero.
-    Weight decay λ adds λ w to the gradient first, as torch.optim.Adam does."""
+    Weight decay λ adds λ w to the gradient first, as PyTorch's Adam does."""
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0) -> None:
