@@ -151,7 +151,7 @@ class Module:
         _check_state_dict(self, state)
         for name, value, _ in self.named_param():
             # in place: optimizers keep seeing the same tensors; `detach()` keeps a
-            # source's autograd history (a torch.nn parameter's) out of the model
+            # source's gradient history (a PyTorch layer's parameter) out of the model
             value.copy_(state[name].detach())
 
     def to(self, dtype: Optional[dtype] = None,
