@@ -98,6 +98,18 @@ def student(function, *args, **kwargs):
         raise Todo(str(error)) from error
 
 
+def attempt(errors: list, label: str, function, *args):
+    """`(True, student(function, *args))`, or `(False, None)` after noting in `errors`
+    that this case raised; a TODO (NotImplementedError) still propagates."""
+    try:
+        return True, student(function, *args)
+    except Todo:
+        raise
+    except Exception as error:
+        errors.append((label, error))
+        return False, None
+
+
 def crashed(what: str, error: Exception, case: str, look_at: str = "") -> Failed:
     message = str(error).strip().splitlines()[0] if str(error).strip() else ""
     return Failed(f"{what} raised {type(error).__name__}: {message}"[:200],
@@ -396,12 +408,8 @@ def grade_dense_forward(mod, results):
     cases, errors = [], []
     for label, x, w, b, _ in dense_cases():
         layer, x_before = make_dense(mod, w, b), x.clone()
-        try:
-            got = student(layer, x)
-        except Todo:
-            raise
-        except Exception as error:
-            errors.append((label, error))
+        ok, got = attempt(errors, label, layer, x)
+        if not ok:
             continue
         check_not_mutated("x", x_before, x, "forward")
         alts = {"no_bias": x @ w.T, "minus_b": x @ w.T - b}
@@ -427,12 +435,8 @@ def grade_dense_backward(mod, results):
                         lambda: make_dense(mod, w, b).backward(g.clone()))
         pairs = list(layer.param())
         g_in = g.clone()
-        try:
-            returned = student(layer.backward, g_in)
-        except Todo:
-            raise
-        except Exception as error:
-            errors.append((label, error))
+        ok, returned = attempt(errors, label, layer.backward, g_in)
+        if not ok:
             continue
         check_not_mutated("grad_output", g, g_in, "backward")
         inputs = [("x", x), ("w", w), ("∂ℓ/∂s", g)]
@@ -572,12 +576,8 @@ def grade_activation_forward(mod, results, kind):
     cases, errors = [], []
     for label, s, g in activation_cases(big=kind != "ReLU"):
         module, s_before = getattr(mod, kind)(), s.clone()
-        try:
-            got = student(module, s)
-        except Todo:
-            raise
-        except Exception as error:
-            errors.append((label, error))
+        ok, got = attempt(errors, label, module, s)
+        if not ok:
             continue
         check_not_mutated("s", s_before, s, "forward")
         alts = {key: f(s) for key, f, _ in spec["forward_mistakes"]}
@@ -601,12 +601,8 @@ def grade_activation_backward(mod, results, kind):
         module = make()
         forward_or_wait(results, module, s, name, lambda: make().backward(g.clone()))
         g_in = g.clone()
-        try:
-            got = student(module.backward, g_in)
-        except Todo:
-            raise
-        except Exception as error:
-            errors.append((label, error))
+        ok, got = attempt(errors, label, module.backward, g_in)
+        if not ok:
             continue
         check_not_mutated("grad_output", g, g_in, "backward")
         try:
@@ -658,12 +654,8 @@ def grade_softmax_backward(mod, results):
         except Exception as error:
             raise crashed("Softmax.forward (not an exercise)", error, label) from None
         g_in = g.clone()
-        try:
-            got = student(module.backward, g_in)
-        except Todo:
-            raise
-        except Exception as error:
-            errors.append((label, error))
+        ok, got = attempt(errors, label, module.backward, g_in)
+        if not ok:
             continue
         check_not_mutated("grad_output", g, g_in, "backward")
         x = torch.softmax(s, dim=1)
@@ -721,12 +713,8 @@ def grade_mse_forward(mod, results):
     cases, errors = [], []
     for reduction, label, x, y in mse_cases():
         loss, x_before, y_before = mod.MSELoss(reduction=reduction), x.clone(), y.clone()
-        try:
-            got = student(loss, x, y)
-        except Todo:
-            raise
-        except Exception as error:
-            errors.append((f"{label}, reduction={reduction!r}", error))
+        ok, got = attempt(errors, f"{label}, reduction={reduction!r}", loss, x, y)
+        if not ok:
             continue
         check_not_mutated("prediction", x_before, x, "forward")
         check_not_mutated("target", y_before, y, "forward")
@@ -764,12 +752,8 @@ def grade_mse_backward(mod, results):
         loss = mod.MSELoss(reduction=reduction)
         forward_or_wait(results, lambda p: loss(p, y), x, name,
                         lambda: mod.MSELoss(reduction=reduction).backward())
-        try:
-            got = student(loss.backward)
-        except Todo:
-            raise
-        except Exception as error:
-            errors.append((f"{label}, reduction={reduction!r}", error))
+        ok, got = attempt(errors, f"{label}, reduction={reduction!r}", loss.backward)
+        if not ok:
             continue
         try:
             again = student(loss.backward)
@@ -821,12 +805,8 @@ def grade_cross_entropy_backward(mod, results):
                 loss(z, y)
         except Exception as error:
             raise crashed("CrossEntropyLoss.forward (not an exercise)", error, label) from None
-        try:
-            got = student(loss.backward)
-        except Todo:
-            raise
-        except Exception as error:
-            errors.append((label, error))
+        ok, got = attempt(errors, label, loss.backward)
+        if not ok:
             continue
         n, c = z.shape
         p, onehot = torch.softmax(z, dim=1), torch.nn.functional.one_hot(y, c).to(F64)
