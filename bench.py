@@ -19,21 +19,29 @@ What is compared
     * a compute-bound net 784-1024-1024-10 (ReLU, cross-entropy) at batch 256 in float32, also
       against a bare chain of ``torch.mm`` calls with the same shapes (the practical peak);
     * the number of aten ops dispatched per training step (disk net, batch 10), counted with a
-      ``TorchDispatchMode``: at these sizes the time per step is mostly per-op overhead.
+      ``TorchDispatchMode``: at these sizes the time per step is mostly per-op overhead;
+    * the *fast variant*: subclasses defined here, not in minimlp.py, that put back four speed
+      idioms which the textbook file leaves out (ReLU's mask as ``sign(x)``, a fused
+      ``s.sigmoid()``, SGD's ``w.add_(g, alpha=-lr)``, no input checks at ``model(x)`` and
+      ``loss(prediction, target)``): the disk net with all four, and at batch 100 with each
+      idiom alone, so that each one's gain is shown.
 
 Method
     * Equivalence first. Float64 copies of every case are trained for one epoch (one step for
       the compute-bound net) by both frameworks; the first gradients and the final weights must
       agree to a relative 1e-10, else the benchmark stops with a message: timing two programs
-      that compute different things would be meaningless.
-    * Interleaving. Each repeat times A, then B (then C), so that slow drifts of the machine
+      that compute different things would be meaningless. The fast variant is held to the same
+      test, and its weights are compared with the textbook file's (largest absolute difference).
+    * Interleaving. Each repeat times A, then B (then C ...), so that slow drifts of the machine
       (other processes, frequency changes) hit every contender alike instead of whichever ran
-      during the bad second. The order cycles through all permutations (A B C, A C B, ...)
+      during the bad second. The order changes from repeat to repeat (a balanced Latin square)
       because whoever runs right after another contender finds colder caches. Short epochs
       (large batches) are timed several at a time, so that one sample lasts ~10 ms or more.
     * Medians. We report the median over the repeats, which ignores the occasional repeat hit by
       an unrelated process, and the min–max range to show the spread. Every callable is run
       once untimed first (warm-up), and Python's garbage collector is paused while timing.
+      Ratios of two contenders are also taken repeat by repeat (the two ran a moment apart),
+      and their quartiles show how much a ratio moved during the run.
     * One thread by default. The disk net's matrices are 25 wide: more intra-op threads only
       add synchronisation and make the result depend on what else runs on the machine. One
       thread measures the per-step work and overhead of each framework, which is what differs
@@ -78,27 +86,133 @@ BIG_SIZES = (784, 1024, 1024, 10)
 BIG_BATCH = 256
 BIG_LR = 0.01
 EQUIVALENCE_RTOL = 1e-10
-# Targets on the median ratio minimlp / torch (same run). The compute-bound net may
-# cost 1.15: minimlp's first layer also computes dl/dx0, which torch skips for data
-# that needs no gradient (1429.6 against 1224.1 million multiply-adds per step: 1.168).
-TARGETS = {1: 0.45, 10: 0.45, 100: 0.45, 1000: 0.75, "big": 1.15}
+# Targets on the median ratio minimlp / torch (same run). The textbook file has one, at
+# batch 100; the fast variant (below), which puts the four speed idioms back, has the
+# targets the file had while it carried them. The compute-bound net may cost 1.15:
+# minimlp's first layer also computes dl/dx0, which torch skips for data that needs no
+# gradient (1429.6 against 1224.1 million multiply-adds per step: 1.168).
+TARGETS = {100: 0.70, "big": 1.15}
+FAST_TARGETS = {1: 0.45, 10: 0.45, 100: 0.45, 1000: 0.75}
+IDIOM_BATCH = 100  # the batch size at which each idiom is also timed alone
 
 # "cpu" (this thread's CPU time) ignores the time other processes take from us on a busy
 # machine; it is only meaningful with one thread, since torch's worker threads are not counted.
 CLOCKS = {"wall": time.perf_counter, "cpu": time.thread_time}
-ACTIVATIONS = {"relu": (minimlp.ReLU, nn.ReLU), "sigmoid": (minimlp.Sigmoid, nn.Sigmoid)}
+
+
+# ---------------------------------------------------------------------------
+# The fast variant: four speed idioms, taught beside the file
+#
+# minimlp.py writes every line in its textbook form, the line that reads like
+# the equation above it. The subclasses below put back, one idiom each, the
+# forms a speed-minded reader would write instead. At the disk net's sizes
+# (matrices 25 wide) a step is not bound by arithmetic: each tensor op costs a
+# few microseconds of Python, dispatch and allocation whatever its size, so an
+# idiom pays when it issues fewer ops, allocates fewer tensors, or runs less
+# Python per step. Each keeps the numbers the textbook form computes, up to
+# rounding (check_equivalence holds them to it).
+# ---------------------------------------------------------------------------
+
+class FastReLU(minimlp.ReLU):
+    """ReLU whose backward multiplies by sign(x) instead of the mask (x > 0)."""
+
+    def backward(self, grad_output):
+        # σ'(s) = 1 where s > 0, else 0. As x = max(0, s) ≥ 0, that is sign(x): a float
+        # tensor, so the product runs as a plain float kernel; (x > 0) is a bool tensor
+        # that the product must convert entry by entry (a slower mixed-dtype kernel).
+        return grad_output * self.output.sign()
+
+
+class FastSigmoid(minimlp.Sigmoid):
+    """Sigmoid by torch's fused kernel: one op instead of the formula's four."""
+
+    def forward(self, s):
+        # x = 1 / (1 + e⁻ˢ): (-s).exp(), + 1 and 1 / (...) each make a tensor; s.sigmoid()
+        # computes the same in one op and one output
+        self.output = s.sigmoid()
+        return self.output
+
+
+class FastSGD(minimlp.SGD):
+    """Plain SGD (momentum and weight decay 0) as one in-place op per parameter.
+
+    Any other setting takes the textbook step. The fast path keeps no velocity (v = g is
+    not stored), so a momentum raised later starts from v = g, as torch.optim.SGD does.
+    """
+
+    def step(self):
+        if self.momentum or self.weight_decay:
+            super().step()
+            return
+        self.velocity = [0.0] * len(self.params)
+        for w, grad in self.params:
+            # w ← w − η g in one op, in place: `v = μ v + g; w -= lr * v` builds three
+            # temporary tensors (μ v, μ v + g, η v) and runs four ops
+            w.add_(grad, alpha=-self.lr)
+
+
+class FastSequential(minimlp.Sequential):
+    """A Sequential that trusts its input: `model(x)` runs the plain loop, unchecked."""
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    def forward(self, x):
+        for module in self.modules:
+            x = module.forward(x)
+        self.output = x
+        return x
+
+    def backward(self, grad_output):
+        for module in reversed(self.modules):
+            grad_output = module.backward(grad_output)
+        return grad_output
+
+
+class FastMSELoss(minimlp.MSELoss):
+    """An MSELoss that trusts its arguments: `loss(prediction, target)` is `forward`."""
+
+    def __call__(self, prediction, target):
+        return self.forward(prediction, target)
+
+
+# The four idioms: name -> (what the fast variant does, textbook line, fast line).
+IDIOMS = {
+    "relu": ("ReLU backward by `sign(x)`", "`grad_output * (x > 0)`",
+             "`grad_output * x.sign()`"),
+    "sigmoid": ("fused `s.sigmoid()`", "`1 / (1 + (-s).exp())`", "`s.sigmoid()`"),
+    "sgd": ("SGD step by `add_`", "`v = μ v + g`; `w -= lr * v`",
+            "`w.add_(g, alpha=-lr)`"),
+    "checks": ("no checks at `model(x)`, `loss(x, y)`",
+               "`model(x)` and `loss(x, y)` check their input", "they call `forward` unchecked"),
+}
+FAST = tuple(IDIOMS)  # the fast variant: all four
+
+
+def classes(idioms=()):
+    """minimlp's classes, or the fast subclasses for the idioms named in ``idioms``."""
+    def pick(idiom, textbook, fast):
+        return fast if idiom in idioms else textbook
+    return {"relu": pick("relu", minimlp.ReLU, FastReLU),
+            "sigmoid": pick("sigmoid", minimlp.Sigmoid, FastSigmoid),
+            "sgd": pick("sgd", minimlp.SGD, FastSGD),
+            "sequential": pick("checks", minimlp.Sequential, FastSequential),
+            "mse": pick("checks", minimlp.MSELoss, FastMSELoss)}
 
 
 # ---------------------------------------------------------------------------
 # Networks, data and the two training loops
 # ---------------------------------------------------------------------------
 
-def build_pair(sizes, hidden, output, dtype, seed=0):
+def build_pair(sizes, hidden, output, dtype, seed=0, idioms=()):
     """The same MLP twice: a minimlp Sequential and a torch nn.Sequential with copied weights.
 
-    ``hidden`` and ``output`` name the activations (``output=None``: the last layer is affine).
+    ``hidden`` and ``output`` name the activations (``output=None``: the last layer is affine);
+    ``idioms`` names the fast subclasses to use (see ``IDIOMS``).
     """
     generator = torch.Generator().manual_seed(seed)
+    ours_classes = classes(idioms)
+    theirs_classes = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid}
     ours, theirs = [], []
     n_layers = len(sizes) - 1
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -111,9 +225,9 @@ def build_pair(sizes, hidden, output, dtype, seed=0):
         theirs.append(linear)
         activation = output if i == n_layers - 1 else hidden
         if activation is not None:
-            ours.append(ACTIVATIONS[activation][0]())
-            theirs.append(ACTIVATIONS[activation][1]())
-    return minimlp.Sequential(*ours), nn.Sequential(*theirs)
+            ours.append(ours_classes[activation]())
+            theirs.append(theirs_classes[activation]())
+    return ours_classes["sequential"](*ours), nn.Sequential(*theirs)
 
 
 def disk_data(n, dtype, seed=0):
@@ -162,11 +276,12 @@ def fit_epoch(model, loss, opt, x, y, batch_size):
 class Trainer:
     """One network in both frameworks, with losses and optimizers, ready to train."""
 
-    def __init__(self, sizes, hidden, output, loss, lr, dtype):
-        self.model, self.net = build_pair(sizes, hidden, output, dtype)
-        self.loss = minimlp.MSELoss() if loss == "mse" else minimlp.CrossEntropyLoss()
+    def __init__(self, sizes, hidden, output, loss, lr, dtype, idioms=()):
+        self.model, self.net = build_pair(sizes, hidden, output, dtype, idioms=idioms)
+        ours = classes(idioms)
+        self.loss = ours["mse"]() if loss == "mse" else minimlp.CrossEntropyLoss()
         self.loss_fn = F.mse_loss if loss == "mse" else F.cross_entropy
-        self.opt = minimlp.SGD(self.model.param(), lr=lr)
+        self.opt = ours["sgd"](self.model.param(), lr=lr)
         self.torch_opt = torch.optim.SGD(self.net.parameters(), lr=lr)
 
     def minimlp(self, batches):
@@ -212,26 +327,43 @@ def check_first_gradients(trainer, xb, yb, what):
     return diff
 
 
+def max_abs_diff(ours, theirs):
+    """Largest |a - b| over pairs of tensors."""
+    return max((a - b).abs().max().item() for a, b in zip(ours, theirs, strict=True))
+
+
 def check_equivalence():
-    """Train float64 copies with both frameworks; abort unless gradients and weights agree."""
+    """Train float64 copies with both frameworks; abort unless gradients and weights agree.
+
+    Returns the largest relative difference to torch, and the largest absolute difference
+    between the weights trained by the fast variant and by the textbook file.
+    """
     dtype = torch.float64
     x, y = disk_data(DISK_POINTS, dtype)
-    worst = 0.0
+    worst, fast_vs_textbook = 0.0, 0.0
     for batch_size in DISK_BATCHES:
         batches = slice_batches(x, y, batch_size)
         what = f"the disk net at batch {batch_size}"
         trainer = Trainer(DISK_SIZES, "relu", "sigmoid", "mse", DISK_LR, dtype)
         fitted = Trainer(DISK_SIZES, "relu", "sigmoid", "mse", DISK_LR, dtype)
-        worst = max(worst, check_first_gradients(trainer, *batches[0], what))
+        fast = Trainer(DISK_SIZES, "relu", "sigmoid", "mse", DISK_LR, dtype, idioms=FAST)
+        worst = max(worst, check_first_gradients(trainer, *batches[0], what),
+                    check_first_gradients(fast, *batches[0], f"{what} (fast variant)"))
         trainer.minimlp(batches)
         trainer.torch(batches)
         fitted.fit(x, y, batch_size)
+        fast.minimlp(batches)
         theirs = [p.detach() for p in trainer.net.parameters()]
+        textbook = [w for w, _ in trainer.model.param()]
         worst = max(worst,
                     compare(f"the weights after one epoch of {what} (manual loop)",
-                            [w for w, _ in trainer.model.param()], theirs),
+                            textbook, theirs),
                     compare(f"the weights after one epoch of {what} (fit)",
-                            [w for w, _ in fitted.model.param()], theirs))
+                            [w for w, _ in fitted.model.param()], theirs),
+                    compare(f"the weights after one epoch of {what} (fast variant)",
+                            [w for w, _ in fast.model.param()], theirs))
+        fast_vs_textbook = max(fast_vs_textbook,
+                               max_abs_diff([w for w, _ in fast.model.param()], textbook))
     trainer = Trainer(BIG_SIZES, "relu", None, "ce", BIG_LR, dtype)
     batches = [big_data(dtype)]
     worst = max(worst, check_first_gradients(trainer, *batches[0], "the 784-1024-1024-10 net"))
@@ -240,25 +372,43 @@ def check_equivalence():
     worst = max(worst, compare("the weights after one step of the 784-1024-1024-10 net",
                                [w for w, _ in trainer.model.param()],
                                [p.detach() for p in trainer.net.parameters()]))
-    return worst
+    return worst, fast_vs_textbook
 
 
 # ---------------------------------------------------------------------------
 # Timing and op counting
 # ---------------------------------------------------------------------------
 
+def balanced_orders(names):
+    """Orders of ``names`` in which, over one cycle, each name runs once in every position and
+    right after every other name equally often (a Williams design: n orders for n names,
+    2n for an odd n). For three names these are the six permutations."""
+    n = len(names)
+    first, low, high = [0], 1, n - 1  # 0, 1, n-1, 2, n-2, ...
+    while len(first) < n:
+        first.append(low)
+        low += 1
+        if len(first) < n:
+            first.append(high)
+            high -= 1
+    rows = [[(k + shift) % n for k in first] for shift in range(n)]
+    if n % 2:
+        rows += [row[::-1] for row in rows]
+    return [tuple(names[k] for k in row) for row in rows]
+
+
 def interleaved(contenders: dict[str, Callable[[], None]], repeats: int,
                 clock: Callable[[], float] = time.perf_counter) -> dict[str, list[float]]:
     """Seconds per call of each contender, timed in turn ``repeats`` times.
 
-    The order changes from one repeat to the next, cycling through every permutation
-    (A B C, A C B, B A C, ...): a contender that runs right after another finds colder caches,
-    so neither the first place nor the same predecessor may always fall to the same one.
+    The order changes from one repeat to the next (``balanced_orders``): a contender that
+    runs right after another finds colder caches, so neither the first place nor the same
+    predecessor may always fall to the same one.
     """
     for run in contenders.values():  # warm-up, untimed
         run()
     times = {name: [] for name in contenders}
-    orders = itertools.cycle(itertools.permutations(contenders))
+    orders = itertools.cycle(balanced_orders(list(contenders)))
     gc.collect()
     gc.disable()
     try:
@@ -304,18 +454,28 @@ def count_ops(run, steps):
 # ---------------------------------------------------------------------------
 
 def bench_disk(repeats, clock):
-    """ms per epoch of the disk net for each batch size: manual loop, torch loop, fit."""
+    """ms per epoch of the disk net for each batch size: manual loop, torch loop, fit, the
+    fast variant; at IDIOM_BATCH also the textbook file with each idiom alone."""
     x, y = disk_data(DISK_POINTS, torch.float32)
     results = {}
     for batch_size in DISK_BATCHES:
         batches = slice_batches(x, y, batch_size)
         trainer = Trainer(DISK_SIZES, "relu", "sigmoid", "mse", DISK_LR, torch.float32)
         fitted = Trainer(DISK_SIZES, "relu", "sigmoid", "mse", DISK_LR, torch.float32)
+        variants = {"fast": FAST}
+        if batch_size == IDIOM_BATCH:
+            variants.update({f"+{idiom}": (idiom,) for idiom in IDIOMS})
         epochs = range(DISK_EPOCHS_PER_SAMPLE[batch_size])
-        times = interleaved({"minimlp": lambda: [trainer.minimlp(batches) for _ in epochs],
-                             "torch": lambda: [trainer.torch(batches) for _ in epochs],
-                             "fit": lambda: [fitted.fit(x, y, batch_size) for _ in epochs]},
-                            repeats, clock)
+
+        def manual_loop(trainer):
+            return lambda: [trainer.minimlp(batches) for _ in epochs]
+        contenders = {"minimlp": manual_loop(trainer),
+                      "torch": lambda: [trainer.torch(batches) for _ in epochs],
+                      "fit": lambda: [fitted.fit(x, y, batch_size) for _ in epochs]}
+        for name, idioms in variants.items():
+            contenders[name] = manual_loop(Trainer(DISK_SIZES, "relu", "sigmoid", "mse",
+                                                   DISK_LR, torch.float32, idioms=idioms))
+        times = interleaved(contenders, repeats, clock)
         results[batch_size] = {name: summary(t, scale=1e3 / len(epochs))
                                for name, t in times.items()}
     return results
@@ -365,12 +525,18 @@ def bench_big(repeats, steps, clock):
 
 
 def bench_ops(batch_size=10):
-    """Aten ops per training step of the disk net, both frameworks."""
+    """Aten ops per training step of the disk net: both frameworks, the fast variant and the
+    textbook file with each idiom alone."""
     x, y = disk_data(DISK_POINTS, torch.float32)
     batches = slice_batches(x, y, batch_size)
     trainer = Trainer(DISK_SIZES, "relu", "sigmoid", "mse", DISK_LR, torch.float32)
-    return {"minimlp": count_ops(lambda: trainer.minimlp(batches), len(batches)),
-            "torch": count_ops(lambda: trainer.torch(batches), len(batches))}
+    ops = {"minimlp": count_ops(lambda: trainer.minimlp(batches), len(batches)),
+           "torch": count_ops(lambda: trainer.torch(batches), len(batches))}
+    for name, idioms in {"fast": FAST, **{f"+{idiom}": (idiom,) for idiom in IDIOMS}}.items():
+        variant = Trainer(DISK_SIZES, "relu", "sigmoid", "mse", DISK_LR, torch.float32,
+                          idioms=idioms)
+        ops[name] = count_ops(lambda: variant.minimlp(batches), len(batches))
+    return ops
 
 
 # ---------------------------------------------------------------------------
@@ -382,7 +548,29 @@ def cell(stats, digits=3):
 
 
 def verdict(ratio, target):
+    if target is None:
+        return ""
     return f"≤ {target:g} {'met' if ratio <= target else 'MISSED'}"
+
+
+def paired(ours, theirs):
+    """Ratios ours / theirs repeat by repeat (timed a moment apart): median and quartiles."""
+    ratios = [a / b for a, b in zip(ours["runs"], theirs["runs"], strict=True)]
+    q1, q2, q3 = statistics.quantiles(ratios, n=4, method="inclusive")
+    return {"median": q2, "q1": q1, "q3": q3}
+
+
+def saved(variant, textbook):
+    """Share of the textbook file's time that a variant saves, in %, from the ratios taken
+    repeat by repeat (each pair ran a moment apart): their median and quartiles."""
+    ratio = paired(variant, textbook)
+    return {"median": 100 * (1 - ratio["median"]),
+            "low": 100 * (1 - ratio["q3"]), "high": 100 * (1 - ratio["q1"])}
+
+
+def ratio_cell(ratio, pair):
+    """A ratio of medians, with the quartiles of the per-repeat ratios."""
+    return f"{ratio:.3f} ({pair['q1']:.3f}–{pair['q3']:.3f})"
 
 
 def table_rows(disk, big, ops):
@@ -390,9 +578,16 @@ def table_rows(disk, big, ops):
     rows = []
     for batch_size, r in disk.items():
         ratio = r["minimlp"]["median"] / r["torch"]["median"]
-        rows.append((f"disk net, manual loop, batch {batch_size}", "ms / epoch",
-                     cell(r["minimlp"]), cell(r["torch"]), f"{ratio:.3f}",
-                     verdict(ratio, TARGETS[batch_size])))
+        rows.append((f"disk net, textbook file, manual loop, batch {batch_size}", "ms / epoch",
+                     cell(r["minimlp"]), cell(r["torch"]),
+                     ratio_cell(ratio, paired(r["minimlp"], r["torch"])),
+                     verdict(ratio, TARGETS.get(batch_size))))
+    for batch_size, r in disk.items():
+        ratio = r["fast"]["median"] / r["torch"]["median"]
+        rows.append((f"disk net, **fast variant**, manual loop, batch {batch_size}",
+                     "ms / epoch", cell(r["fast"]), cell(r["torch"]),
+                     ratio_cell(ratio, paired(r["fast"], r["torch"])),
+                     verdict(ratio, FAST_TARGETS.get(batch_size))))
     for batch_size, r in disk.items():
         ratio = r["fit"]["median"] / r["torch"]["median"]
         overhead = r["fit"]["median"] / r["minimlp"]["median"]
@@ -413,27 +608,57 @@ def table_rows(disk, big, ops):
     rows.append(("peak: bare `torch.mm` chain, same shapes", "ms / step", "",
                  f"{cell(big['mm'])}; {gflops['mm']:.1f} GFLOP/s",
                  f"{big['minimlp']['median'] / big['mm']['median']:.2f} (minimlp / peak)", ""))
-    n_ours, n_theirs = sum(ops["minimlp"].values()), sum(ops["torch"].values())
-    rows.append(("aten ops per step, disk net, batch 10", "ops", f"{n_ours:g}", f"{n_theirs:g}",
-                 f"{n_ours / n_theirs:.2f}", ""))
+    n_theirs = sum(ops["torch"].values())
+    for name, label in (("minimlp", "textbook file"), ("fast", "fast variant")):
+        n_ours = sum(ops[name].values())
+        rows.append((f"aten ops per step, disk net, batch 10, {label}", "ops", f"{n_ours:g}",
+                     f"{n_theirs:g}", f"{n_ours / n_theirs:.2f}", ""))
     return rows
 
 
+def idiom_rows(disk, ops):
+    """The lesson: each idiom alone at IDIOM_BATCH, then all four (the fast variant)."""
+    r = disk[IDIOM_BATCH]
+    textbook, n_textbook = r["minimlp"], sum(ops["minimlp"].values())
+    steps = -(-DISK_POINTS // IDIOM_BATCH)  # steps per epoch
+
+    def row(label, textbook_line, fast_line, name):
+        n_ops = sum(ops[name].values())
+        gain = saved(r[name], textbook)
+        return (label, textbook_line, fast_line, f"{n_ops:g} ({n_ops - n_textbook:+g})",
+                f"{1e3 * r[name]['median'] / steps:.0f}",
+                f"{gain['median']:.1f} % ({gain['low']:.1f} to {gain['high']:.1f})")
+    rows = [("textbook file (none)", "", "", f"{n_textbook:g}",
+             f"{1e3 * textbook['median'] / steps:.0f}", "")]
+    rows += [row(label, textbook_line, fast_line, f"+{idiom}")
+             for idiom, (label, textbook_line, fast_line) in IDIOMS.items()]
+    rows.append(row("**fast variant**: all four", "", "", "fast"))
+    total = sum(saved(r[f"+{idiom}"], textbook)["median"] for idiom in IDIOMS)
+    rows.append(("the four gains added up", "", "", "", "", f"{total:.1f} %"))
+    return rows
+
+
+IDIOM_HEADER = ("idiom", "textbook file's line", "fast variant's line", "aten ops per step",
+                f"µs per step, batch {IDIOM_BATCH}",
+                "time saved: median (per-repeat quartiles)")
+
+
 HEADER = ("case", "unit", "minimlp: median (min–max)", "torch: median (min–max)",
-          "minimlp / torch", "target")
+          "minimlp / torch (per-repeat quartiles)", "target")
 
 
-def markdown_table(rows):
-    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+def markdown_table(rows, header=HEADER):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
 
 
-def text_table(rows):
-    widths = [max(len(str(r[i])) for r in [HEADER, *rows]) for i in range(len(HEADER))]
+def text_table(rows, header=HEADER):
+    rows = [[str(value).replace("**", "").replace("`", "") for value in row] for row in rows]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join([fmt.format(*HEADER), fmt.format(*("-" * w for w in widths))]
-                     + [fmt.format(*row) for row in rows])
+    return "\n".join([fmt.format(*header), fmt.format(*("-" * w for w in widths))]
+                      + [fmt.format(*row) for row in rows])
 
 
 def machine():
@@ -451,29 +676,53 @@ def machine():
             "command": "python " + shlex.join(["bench.py", *sys.argv[1:]])}
 
 
-def markdown(rows, info, ops, repeats, big_steps, clock, worst):
+def per_op(disk, ops, name):
+    """µs per training step at IDIOM_BATCH, aten ops per step, and µs per op."""
+    steps = -(-DISK_POINTS // IDIOM_BATCH)
+    micro = 1e3 * disk[IDIOM_BATCH][name]["median"] / steps
+    n_ops = sum(ops[name].values())
+    return micro, n_ops, micro / n_ops
+
+
+def markdown(rows, info, ops, repeats, big_steps, clock, worst, disk, fast_vs_textbook):
     """The Markdown fragment that docs/performance.md includes."""
     def op_list(counts):
         return ", ".join(f"`{name.removeprefix('aten.')}` {n:g}" for name, n in counts.items())
-    ours, theirs = ops["minimlp"], ops["torch"]
+    ours, theirs, fast = ops["minimlp"], ops["torch"], ops["fast"]
     threads = f"{info['threads']} thread" + ("s" if info["threads"] > 1 else "")
     clock = "wall-clock time" if clock == "wall" else "CPU time of the benchmark's thread"
+    step = {name: per_op(disk, ops, name) for name in ("minimlp", "fast", "torch")}
     return f"""<!-- written by `{info['command']}`; do not edit by hand -->
 - **Machine:** {info['cpu']}; torch {info['torch']}, Python {info['python']}, {threads}.
 - **When:** {info['date']}; load average {info['load_average_1min']:.1f} at the end of the run.
 - **Command:** `{info['command']}`.
-- **Method:** {clock}, median over {repeats} interleaved repeats (min–max in brackets).
+- **Method:** {clock}, median over {repeats} interleaved repeats (min–max in brackets; for
+  ratios, the quartiles of the ratios taken repeat by repeat).
   The disk net is 2-25-25-25-1 (ReLU, Sigmoid, MSE, SGD lr 0.1), one epoch of 1000 points;
   the compute-bound net is timed over {big_steps} steps per repeat. Before timing, float64
   copies trained by both frameworks were checked to agree (largest relative difference
-  {worst:.1g}).
+  {worst:.1g}); the fast variant's weights after one epoch differ from the textbook file's
+  by at most {fast_vs_textbook:.1g}.
 
 {markdown_table(rows)}
 
-Aten ops per training step (disk net, batch 10), counted with a `TorchDispatchMode`:
+Aten ops per training step (disk net, batch 10; the same at every batch size), counted with a
+`TorchDispatchMode`:
 
-- **minimlp, {sum(ours.values()):g}:** {op_list(ours)}.
+- **minimlp, textbook file, {sum(ours.values()):g}:** {op_list(ours)}.
+- **minimlp, fast variant, {sum(fast.values()):g}:** {op_list(fast)}.
 - **torch, {sum(theirs.values()):g}:** {op_list(theirs)}.
+
+The four idioms of the fast variant, each added alone to the textbook file, then all four
+(disk net, batch {IDIOM_BATCH}, the same run as the table above). Time saved is the share of the
+textbook file's time per epoch; in brackets, the quartiles of that share taken repeat by repeat.
+
+{markdown_table(idiom_rows(disk, ops), IDIOM_HEADER)}
+
+Per training step at batch {IDIOM_BATCH}: the textbook file takes {step['minimlp'][0]:.0f} µs for
+{step['minimlp'][1]:g} aten ops ({step['minimlp'][2]:.2f} µs per op), the fast variant
+{step['fast'][0]:.0f} µs for {step['fast'][1]:g} ({step['fast'][2]:.2f} µs per op), torch
+{step['torch'][0]:.0f} µs for {step['torch'][1]:g} ({step['torch'][2]:.2f} µs per op).
 """
 
 
@@ -508,9 +757,10 @@ def parse_args():
 def main():
     args = parse_args()
     torch.set_num_threads(args.threads)
-    worst = check_equivalence()
+    worst, fast_vs_textbook = check_equivalence()
     print(f"equivalence (float64): largest relative difference {worst:.2g} "
-          f"(tolerance {EQUIVALENCE_RTOL:g})")
+          f"(tolerance {EQUIVALENCE_RTOL:g}); fast variant vs textbook file: largest "
+          f"absolute weight difference {fast_vs_textbook:.2g}")
     big_steps = 5 if args.quick else 20
     disk = bench_disk(args.repeats, CLOCKS[args.clock])
     big = bench_big(args.repeats, big_steps, CLOCKS[args.clock])
@@ -518,19 +768,23 @@ def main():
     rows = table_rows(disk, big, ops)
     info = machine()
     print(text_table(rows))
+    print()
+    print(text_table(idiom_rows(disk, ops), IDIOM_HEADER))
     if args.ops:
         for name, counts in ops.items():
             print(f"{name}: " + ", ".join(f"{op} {n:g}" for op, n in counts.items()))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(markdown(rows, info, ops, args.repeats, big_steps, args.clock,
-                                     worst))
+                                     worst, disk, fast_vs_textbook))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         result = {"machine": info, "clock": args.clock, "repeats": args.repeats,
                   "equivalence_rel_diff": worst,
+                  "fast_vs_textbook_max_abs_diff": fast_vs_textbook,
                   "disk_ms_per_epoch": disk, "big_ms_per_step": big, "big_flops": big_flops(),
-                  "ops_per_step_batch10": ops, "targets": {str(k): v for k, v in TARGETS.items()}}
+                  "ops_per_step_batch10": ops, "targets": {str(k): v for k, v in TARGETS.items()},
+                  "fast_targets": {str(k): v for k, v in FAST_TARGETS.items()}}
         args.json.write_text(json.dumps(result, indent=1) + "\n")
 
 
