@@ -372,7 +372,10 @@ WIDE, NARROW = (1280, 800), (400, 800)
 # Run in the page (appended by the test server to a page asked for with ?measure): after the page's
 # scripts ran, report every element of the content that scrolls or clips sideways, and the layout of
 # the annotated page's rows, in a <pre id="measure-report"> that --dump-dom shows.
+# The columns that hold a table's answers: on a phone they must show without scrolling the table.
+KEY_COLUMNS = ["value", "test, mean ± std", "test"]
 MEASURE_SCRIPT = """<script>
+var KEY_COLUMNS = %s;
 window.addEventListener("load", function () { setTimeout(function () {
   var root = document.documentElement, found = [];
   function describe(el) {
@@ -407,21 +410,73 @@ window.addEventListener("load", function () { setTimeout(function () {
     return fits;
   }
   var header = document.querySelector(".md-header");
+  function visible(el) {
+    var box = el.getBoundingClientRect();
+    return box.width > 0 && box.height > 0 && getComputedStyle(el).visibility !== "hidden";
+  }
+  // Display equations wider than their column (they scroll, cut at the edge of the screen).
+  var displays = document.querySelectorAll(".md-content .katex-display"), wideEquations = [];
+  displays.forEach(function (el) {
+    // the typeset formula's own extent (its glyphs), against the column it sits in
+    var range = document.createRange();
+    range.selectNodeContents(el.querySelector(".katex-html") || el);
+    var formula = range.getBoundingClientRect(), column = el.closest(".arithmatex").getBoundingClientRect();
+    var excess = Math.max(formula.right - column.right, column.left - formula.left);
+    if (excess > 1)
+      wideEquations.push(Math.round(excess) + "px: " +
+        (el.querySelector("annotation") || el).textContent.replace(/\\s+/g, " ").slice(0, 90));
+  });
+  // Every image of the content: its size in the file and as shown.
+  var figures = Array.prototype.map.call(document.querySelectorAll(".md-content img"), function (img) {
+    return {src: img.getAttribute("src"), natural: img.naturalWidth, shown: img.getBoundingClientRect().width};
+  });
+  // The key columns of tables: shown without scrolling the table?
+  var hiddenKeys = [];
+  document.querySelectorAll(".md-content table").forEach(function (table) {
+    var wrap = table.closest(".md-typeset__scrollwrap") || table.parentElement;
+    table.querySelectorAll("th").forEach(function (th) {
+      var name = th.textContent.trim();
+      if (KEY_COLUMNS.indexOf(name) >= 0 &&
+          th.getBoundingClientRect().right > wrap.getBoundingClientRect().right + 1)
+        hiddenKeys.push(name);
+    });
+  });
+  // The table of contents: the links to the page's own sections that a reader sees.
+  var tocLinks = Array.prototype.filter.call(
+    document.querySelectorAll(".md-nav--secondary .md-nav__link"), visible).length;
   var report = {width: window.innerWidth, overflowing: found, rows: rows.length, rowsSideBySide: besides,
                 codeFits88: fits88(rows.length ? ".annotated-code pre > code" : ".md-content pre > code"),
                 headerPosition: header ? getComputedStyle(header).position : null,
-                headerHeight: header ? header.getBoundingClientRect().height : null};
+                headerHeight: header ? header.getBoundingClientRect().height : null,
+                equations: displays.length, wideEquations: wideEquations, figures: figures,
+                hiddenKeyColumns: hiddenKeys, tocLinks: tocLinks,
+                sectionHeadings: document.querySelectorAll(".md-content h2").length,
+                tables: document.querySelectorAll(".md-content table").length};
   var out = document.createElement("pre");
   out.id = "measure-report";
   out.textContent = JSON.stringify(report);
   document.body.appendChild(out);
+  if (window.parent !== window) window.parent.postMessage(out.textContent, "*");  // in PHONE_FRAME
 }, 300); });
-</script>"""
+</script>""".replace("%s", json.dumps(KEY_COLUMNS))
+
+
+# Headless Chromium's window is at least 500 px wide: a phone is a frame of its width in a page
+# (PREFIX + "__phone__/400/" + page), which shows the frame's measure report in its own DOM.
+PHONE_FRAME = """<!doctype html><html><body style="margin:0">
+<iframe src="%(url)s" style="width:%(width)spx;height:800px;border:0"></iframe>
+<script>window.addEventListener("message", function (event) {
+  var out = document.createElement("pre");
+  out.id = "measure-report";
+  out.textContent = event.data;
+  document.body.appendChild(out);
+});</script></body></html>"""
 
 
 class _SiteHandler(http.server.SimpleHTTPRequestHandler):
     """The built site under PREFIX, as GitHub Pages serves it: a missing path gets 404.html with
-    status 404; an HTML page asked for with ?measure gets MEASURE_SCRIPT appended."""
+    status 404; an HTML page asked for with ?measure gets MEASURE_SCRIPT appended; a page under
+    PREFIX + "__phone__/WIDTH/" is shown, measured, in a frame WIDTH px wide."""
 
     site: Path
 
@@ -431,6 +486,16 @@ class _SiteHandler(http.server.SimpleHTTPRequestHandler):
     def do_GET(self):
         url = urllib.parse.urlsplit(self.path)
         path = urllib.parse.unquote(url.path)
+        phone = re.match(re.escape(PREFIX) + r"__phone__/(\d+)/(.*)$", path)
+        if phone:
+            frame = PHONE_FRAME % {"url": html.escape(PREFIX + phone.group(2) + "?measure"), "width": phone.group(1)}
+            body = frame.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         file = self.site / path[len(PREFIX):] if path.startswith(PREFIX) else None
         if file is not None and file.is_dir():
             file = file / "index.html"
@@ -566,23 +631,37 @@ def _measure_report(dom: str) -> dict:
     return json.loads(html.unescape(found.group(1)))
 
 
-@pytest.fixture(scope="module")
-def browsed(served_site, tmp_path_factory):
-    """{page: (DOM, requested URLs, measure report)} of every page, and of a missing deep URL, opened
-    in headless Chromium at 1280x800, a laptop screen."""
+def _browse(served_site, tmp_path_factory, size: tuple[int, int], pages: list[str]) -> dict:
+    """{page: (DOM, requested URLs, measure report)} of `pages` opened in headless Chromium in a
+    window of `size`."""
     if not CHROMIUM:
         pytest.skip("Chromium is not installed: the browser checks of the docs need it")
     base, _ = served_site
-    workdirs = tmp_path_factory.mktemp("chromium")
+    workdirs = tmp_path_factory.mktemp(f"chromium-{size[0]}")
 
     def visit(page):
         workdir = workdirs / (page.strip("/").replace("/", "-") or "index")
         workdir.mkdir()
-        dom, requested = _chromium(f"{base}{page}?measure", workdir)
+        if size[0] < 500:  # narrower than Chromium's window can be: in a frame
+            dom, requested = _chromium(f"{base}__phone__/{size[0]}/{page}", workdir, (500, size[1]))
+        else:
+            dom, requested = _chromium(f"{base}{page}?measure", workdir, size)
         return page, (dom, requested, _measure_report(dom))
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(pool.map(visit, PAGES + [MISSING_PAGE]))
+        return dict(pool.map(visit, pages))
+
+
+@pytest.fixture(scope="module")
+def browsed(served_site, tmp_path_factory):
+    """Every page, and a missing deep URL, at 1280x800, a laptop screen."""
+    return _browse(served_site, tmp_path_factory, WIDE, PAGES + [MISSING_PAGE])
+
+
+@pytest.fixture(scope="module")
+def browsed_narrow(served_site, tmp_path_factory):
+    """Every page at 400x800, a phone."""
+    return _browse(served_site, tmp_path_factory, NARROW, PAGES)
 
 
 MISSING_PAGE = "a/missing/page/"

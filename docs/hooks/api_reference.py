@@ -136,6 +136,10 @@ def render_markdown(source: str) -> str:
     tree = ast.parse(source)
     classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
     functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    # `Linear = Dense`: a second name of a class or function of the file
+    aliases = {target.id: n.value.id for n in tree.body if isinstance(n, ast.Assign)
+               and isinstance(n.value, ast.Name) and (n.value.id in classes or n.value.id in functions)
+               for target in n.targets if isinstance(target, ast.Name)}
     public = _with_bases(_public_names(tree), classes)
     parts = []
     for name in public:
@@ -156,6 +160,10 @@ def render_markdown(source: str) -> str:
         elif name in functions:
             parts.append(f"## `{name}`\n\n" + _code(_signature(name, functions[name], is_method=False), "def ")
                          + "\n" + _docstring(functions[name]) + "\n")
+        elif name in aliases:
+            original = aliases[name]
+            parts.append(f"## `{name}`\n\nAnother name of [`{original}`](#{original.lower()}): "
+                         f"`{name} is {original}`, the same object.\n")
         else:
             raise ValueError(f"{SOURCE_NAME}: public name {name!r} is neither a top-level class nor a function")
     return "\n".join(parts)

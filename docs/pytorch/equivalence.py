@@ -5,7 +5,7 @@ import math
 import torch
 from torch import nn
 
-from minimlp import Adam, Dense, MSELoss, ReLU, Sequential, Sigmoid
+from minimlp import Adam, Dense, MSELoss, ReLU, Sequential, Sigmoid, accuracy
 
 LR, WEIGHT_DECAY = 3e-4, 1e-4
 STEPS, BATCH_SIZE = 4800, 50
@@ -71,12 +71,13 @@ def main():
         batches += [(x[i], y[i]) for i in order.split(BATCH_SIZE)]
     batches = batches[:STEPS]
 
-    ours, theirs = minimlp_model(), torch_model()
-    ours.load_state_dict(theirs.state_dict())  # the same start: torch's initial weights
-    train_minimlp(ours, batches)
-    train_torch(theirs, batches)
+    ours_model, theirs_model = minimlp_model(), torch_model()
+    # the same start: torch's initial weights
+    ours_model.load_state_dict(theirs_model.state_dict())
+    train_minimlp(ours_model, batches)
+    train_torch(theirs_model, batches)
 
-    ours, theirs = ours.state_dict(), theirs.state_dict()
+    ours, theirs = ours_model.state_dict(), theirs_model.state_dict()
     assert ours.keys() == theirs.keys()  # the same names: 0.weight, 0.bias, ...
     difference = max((ours[k] - theirs[k]).abs().max().item() for k in ours)
     largest = max(value.abs().max().item() for value in theirs.values())
@@ -84,6 +85,23 @@ def main():
           f"batches of {BATCH_SIZE})")
     print(f"largest weight: {largest:.2f}")
     print(f"largest difference between the two: {difference:.1e}")
+
+    # The accuracy on the training points, by minimlp's accuracy and by the PyTorch
+    # expressions of the page's table: one output, then the argmax of (1 - x, x)
+    ours_prediction = ours_model(x)
+    with torch.no_grad():
+        prediction = theirs_model(x)
+    classes = (y >= 0.5).long().view(-1)  # class indices (N,)
+    ours_one = accuracy(ours_prediction, y)
+    torch_one = ((prediction >= 0.5) == (y >= 0.5)).float().mean().item()
+    ours_two = accuracy(torch.cat([1 - ours_prediction, ours_prediction], 1), classes)
+    two_columns = torch.cat([1 - prediction, prediction], 1)
+    torch_two = (two_columns.argmax(1) == classes).float().mean().item()
+    # (float32 means: equal up to rounding, 1 point in 1000 is 1e-3)
+    assert math.isclose(ours_one, torch_one, abs_tol=1e-6), (ours_one, torch_one)
+    assert math.isclose(ours_two, torch_two, abs_tol=1e-6), (ours_two, torch_two)
+    print(f"accuracy, one output (minimlp, torch): {ours_one:.3f}, {torch_one:.3f}")
+    print(f"accuracy, argmax of two (minimlp, torch): {ours_two:.3f}, {torch_two:.3f}")
 
 
 if __name__ == "__main__":
