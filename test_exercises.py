@@ -92,9 +92,9 @@ def mse_scale(self):
 
 def ce_forward(self, logits, target):
     shifted = logits - logits.amax(dim=1, keepdim=True)
-    self.saved_p = shifted.exp() / shifted.exp().sum(dim=1, keepdim=True)
-    self.saved_y = target.long()
-    return -(self.saved_p.log().gather(1, self.saved_y.view(-1, 1))).mean()
+    log_p = shifted - shifted.exp().sum(dim=1, keepdim=True).log()
+    self.saved_p, self.saved_y = log_p.exp(), target.long()
+    return -log_p.gather(1, self.saved_y.view(-1, 1)).mean()
 
 
 def ce_onehot(self):
@@ -149,6 +149,8 @@ def sgd_step(form):
                 value += self.lr * g
             elif form == "rebind":
                 value = value - self.lr * g  # noqa: F841 (the mistake: a new local tensor)
+            elif form == "odd":
+                value -= 1.01 * self.lr * g  # a mistake the checker has no name for
             else:
                 value -= self.lr * g
     return step
@@ -168,9 +170,11 @@ def adam_step(form):
             m, v = self.state_of.get(index, (0 * g, 0 * g))
             m, v = beta1 * m + (1 - beta1) * g, beta2 * v + (1 - beta2) * g * g
             self.state_of[index] = (m, v)
+            t = self.t + 1 if form == "t_ahead" else self.t
             if form != "no_bias_correction":
-                m, v = m / (1 - beta1 ** self.t), v / (1 - beta2 ** self.t)
-            denominator = (v + eps).sqrt() if form == "eps_inside" else v.sqrt() + eps
+                m, v = m / (1 - beta1 ** t), v / (1 - beta2 ** t)
+            denominator = ((v + eps).sqrt() if form == "eps_inside"
+                           else v + eps if form == "no_sqrt" else v.sqrt() + eps)
             value -= self.lr * m / denominator
     return step
 
@@ -184,6 +188,59 @@ def sequential_backward(form):
             incoming = result
         return None if form == "no_return" else incoming
     return backward
+
+
+def softmax(s):
+    return (s - s.amax(1, keepdim=True)).exp() / (s - s.amax(1, keepdim=True)).exp().sum(1, keepdim=True)
+
+
+def relu_forward_saving_output(self, s):
+    self.output = s.clamp(min=0)
+    return self.output
+
+
+def ce_backward_in_place(self):
+    """The common idiom p[range(N), y] -= 1, on the tensor forward saved."""
+    p = self.saved_p
+    p[range(len(p)), self.saved_y] -= 1
+    return p / len(p)
+
+
+def mse_backward_in_place(self):
+    self.saved_d *= mse_scale(self)
+    return self.saved_d
+
+
+def ce_forward_without_the_row_max(self, logits, target):
+    p = logits.exp() / logits.exp().sum(dim=1, keepdim=True)
+    self.saved_p, self.saved_y = p, target.long()
+    return -p.log().gather(1, self.saved_y.view(-1, 1)).mean()
+
+
+def dropout_forward(form="right"):
+    def forward(self, x):
+        if not self.training and form != "eval_drops":
+            self.saved_m = 1.0
+            return x
+        keep_probability = self.p if form == "keep_p" else 1 - self.p
+        keep = x.new_empty(x.shape).bernoulli_(keep_probability, generator=self.generator)
+        self.saved_m = keep if form == "unscaled" else keep / (1 - self.p)
+        return x * self.saved_m
+    return forward
+
+
+def dropout(backward, form="right"):
+    return {"Dropout.forward": dropout_forward(form), "Dropout.backward": backward}
+
+
+def sequential_forward(form):
+    def forward(self, x):
+        modules = list(reversed(list(self))) if form == "reversed" else list(self)
+        output = x
+        for module in modules:
+            output = module.forward(x if form == "same_input" else output)
+        return output
+    return forward
 
 
 # (id, patches, exercise that must FAIL, words its diagnosis must contain)
@@ -303,6 +360,68 @@ PLANTED = [
      "Sequential.backward", "same incoming gradient"),
     ("sequential returns nothing", {"Sequential.backward": sequential_backward("no_return")},
      "Sequential.backward", "returned None"),
+    # issue 17: in-place edits of what forward saved, named
+    ("softmax backward edits its saved output in place (x.mul_)", {
+        "Softmax.forward": saving_forward(softmax),
+        "Softmax.backward": lambda self, g: self.saved_x.mul_(g - (g * self.saved_x).sum(1, keepdim=True))},
+     "Softmax.backward", "the tensor forward returned"),
+    ("cross-entropy backward p[range(N), y] -= 1 on the saved softmax", {
+        "CrossEntropyLoss.forward": ce_forward, "CrossEntropyLoss.backward": ce_backward_in_place},
+     "CrossEntropyLoss.backward", "backward changes self.saved_p in place"),
+    ("mse backward scales its saved difference in place", {
+        "MSELoss.forward": mse_forward, "MSELoss.backward": mse_backward_in_place},
+     "MSELoss.backward", "backward changes self.saved_d in place"),
+    # issue 17: an exception is blamed on the method that raised it
+    ("relu backward typo self.outptu", {"ReLU.forward": relu_forward_saving_output,
+                                         "ReLU.backward": lambda self, g: g * (self.outptu > 0)},
+     "ReLU.backward", "backward reads self.outptu, which forward never sets — a typo for self.output?"),
+    ("dense backward typo", with_dense_forward(lambda self, g: (
+        self.grad_weight.add_(g.t().mm(self.saved_xx)), self.grad_bias.add_(g.sum(0)),
+        g.mm(self.weight))[-1]),
+     "Dense.backward", "self.saved_xx"),
+    ("relu forward typo", {"ReLU.forward": lambda self, s: s.clmap(min=0),
+                           "ReLU.backward": lambda self, g: g},
+     "ReLU.forward", "forward raised AttributeError"),
+    # issue 17: mistakes that got "cannot tell"
+    ("relu mask from grad_output > 0", activation("ReLU", lambda self, g: g * (g > 0)),
+     "ReLU.backward", "taken from the incoming gradient (grad_output > 0)"),
+    ("sigmoid applied again to the saved output", activation(
+        "Sigmoid", lambda self, g: (lambda x: g * x * (1 - x))(1 / (1 + (-self.saved_x).exp()))),
+     "Sigmoid.backward", "σ is applied again to the saved output"),
+    ("tanh applied again to the saved output", activation(
+        "Tanh", lambda self, g: g * (1 - self.saved_x.tanh() ** 2)),
+     "Tanh.backward", "tanh is applied again to the saved output"),
+    # issue 17: cross-entropy's forward, Dropout, Softmax's forward, Sequential's forward
+    ("cross-entropy forward without the row maximum", {
+        "CrossEntropyLoss.forward": ce_forward_without_the_row_max,
+        "CrossEntropyLoss.backward": lambda self: (self.saved_p - ce_onehot(self)) / len(self.saved_p)},
+     "CrossEntropyLoss.forward", "inf or NaN for large logits"),
+    ("cross-entropy forward sums over the batch", {
+        "CrossEntropyLoss.forward": lambda self, z, y: ce_forward(self, z, y) * len(z),
+        "CrossEntropyLoss.backward": lambda self: (self.saved_p - ce_onehot(self)) / len(self.saved_p)},
+     "CrossEntropyLoss.forward", "no 1/N"),
+    ("dropout backward passes the gradient through", dropout(lambda self, g: g),
+     "Dropout.backward", "returned ∂ℓ/∂(output) unchanged"),
+    ("dropout backward draws a new mask", dropout(lambda self, g: g * g.new_empty(g.shape).bernoulli_(
+        1 - self.p, generator=torch.Generator().manual_seed(123)) / (1 - self.p)),
+     "Dropout.backward", "new random mask"),
+    ("dropout forward does not scale", dropout(lambda self, g: g * self.saved_m, "unscaled"),
+     "Dropout.forward", "not scaled by 1 / (1 − p)"),
+    ("dropout forward keeps with probability p", dropout(lambda self, g: g * self.saved_m, "keep_p"),
+     "Dropout.forward", "kept with probability p"),
+    ("dropout forward drops in eval mode", dropout(lambda self, g: g * self.saved_m, "eval_drops"),
+     "Dropout.forward", "in eval mode"),
+    ("softmax forward without the row maximum", {
+        "Softmax.forward": saving_forward(lambda s: s.exp() / s.exp().sum(1, keepdim=True)),
+        "Softmax.backward": lambda self, g: self.saved_x * (g - (g * self.saved_x).sum(1, keepdim=True))},
+     "Softmax.forward", "NaN or inf for large |s|"),
+    ("sequential forward runs last to first", {"Sequential.forward": sequential_forward("reversed")},
+     "Sequential.forward", "last to first"),
+    ("sequential forward gives every module x", {"Sequential.forward": sequential_forward("same_input")},
+     "Sequential.forward", "every module gets the network's input"),
+    # issue 17: a mistake nobody named still says which entries differ, and by how much
+    ("tanh backward with an odd power", activation("Tanh", lambda self, g: g * (1 - self.saved_x ** 3)),
+     "Tanh.backward", "of ∂ℓ/∂s differ"),
 ]
 
 OPTIMIZER_PLANTS = [
@@ -315,7 +434,20 @@ OPTIMIZER_PLANTS = [
     ("adam without bias correction", "Adam", adam_step("no_bias_correction"), "no bias correction"),
     ("adam counts steps per parameter", "Adam", adam_step("t_per_param"), "once per parameter"),
     ("adam eps inside the root", "Adam", adam_step("eps_inside"), "inside the square root"),
+    ("adam without the square root of v̂", "Adam", adam_step("no_sqrt"), "square root of v̂ is missing"),
+    ("adam bias correction one step ahead", "Adam", adam_step("t_ahead"), "one step ahead"),
+    ("sgd with a mistake nobody named", "SGD", sgd_step("odd"), "after step 1, every entry of w differs"),
 ]
+
+
+def _example_differs(details: list) -> bool:
+    """Some line 'expected ...' is followed by a line 'got ...' that says something else."""
+    for line, following in zip(details, details[1:]):
+        a, b = line.strip(), following.strip()
+        if a.startswith("expected") and b.startswith("got"):
+            if a[len("expected"):].strip() != b[len("got"):].strip():
+                return True
+    return False
 
 
 def _assert_only(results: dict, exercise: str, words: str) -> None:
@@ -326,8 +458,11 @@ def _assert_only(results: dict, exercise: str, words: str) -> None:
     others = [r for r in results.values() if r.status not in ("PASS", "WAIT") and r.name != exercise]
     assert not others, "other exercises fail because of it:\n" + "\n".join(
         "\n".join(r.lines()) for r in others)
-    # the FAIL shows the maths to look at or a numeric example
-    assert result.details, f"{exercise}: a FAIL must come with an example\n{text}"
+    # every FAIL shows the equation to look at, and an example whose expected and got differ
+    assert result.details and result.details[0].startswith("look at: ") \
+        and len(result.details[0]) > len("look at: ") + 3, f"{exercise}: no 'look at:'\n{text}"
+    assert _example_differs(result.details), f"{exercise}: no example with a different got\n{text}"
+    assert "cannot tell" not in text, text
 
 
 # ---------------------------------------------------------------------------
@@ -343,29 +478,85 @@ def _one_thread():
     torch.set_num_threads(threads)
 
 
+SKELETONS = {level: path for level, path in make_student.TARGETS.items()}
+
+
+def solved(level: str) -> str:
+    """The skeleton of `level` with every exercise's body taken from minimlp.py:
+    what a student who solved every exercise as the reference does would have."""
+    import ast
+    source = (ROOT / "minimlp.py").read_text(encoding="utf-8")
+    skeleton = SKELETONS[level].read_text(encoding="utf-8")
+    tree, student_tree = ast.parse(source), ast.parse(skeleton)
+    lines, reference = skeleton.splitlines(keepends=True), source.splitlines(keepends=True)
+    spans = []
+    for name in make_student.EXERCISES:
+        mine, theirs = (make_student.find_function(student_tree, name),
+                        make_student.find_function(tree, name))
+        spans.append((mine.lineno, mine.end_lineno, reference[theirs.lineno - 1:theirs.end_lineno]))
+    for first, last, new in sorted(spans, reverse=True):
+        lines[first - 1:last] = new
+    return "".join(lines)
+
+
 def test_reference_passes_every_exercise():
     results = grade()
     assert [r.status for r in results.values()] == ["PASS"] * len(make_student.EXERCISES), \
         check.report(list(results.values()))
 
 
-def test_fresh_skeleton_is_todo_everywhere_and_exits_nonzero():
-    module = check.load(EXERCISES_DIR / "minimlp_student.py")
+@pytest.mark.parametrize("level", sorted(SKELETONS))
+def test_each_skeleton_solved_as_the_reference_passes(level, tmp_path):
+    path = tmp_path / f"solved_{level}.py"
+    path.write_text(solved(level), encoding="utf-8")
+    results = check.grade(check.load(path))
+    assert [r.status for r in results] == ["PASS"] * len(make_student.EXERCISES), check.report(results)
+
+
+@pytest.mark.parametrize("level", sorted(SKELETONS))
+def test_fresh_skeleton_is_todo_everywhere_and_exits_nonzero(level):
+    module = check.load(SKELETONS[level])
     results = check.grade(module)
     assert [r.status for r in results] == ["TODO"] * len(make_student.EXERCISES), check.report(results)
-    assert check.main([str(EXERCISES_DIR / "minimlp_student.py")]) == 1
+    assert check.main([str(SKELETONS[level])]) == 1
 
 
-def test_skeleton_is_not_stale():
-    committed = (EXERCISES_DIR / "minimlp_student.py").read_text(encoding="utf-8")
-    fresh = make_student.make_student((ROOT / "minimlp.py").read_text(encoding="utf-8"))
-    assert committed == fresh, "exercises/minimlp_student.py is stale: run python exercises/make_student.py"
-
-
-def test_skeleton_keeps_the_equations_and_drops_the_code():
+def test_skeletons_are_not_stale():
     source = (ROOT / "minimlp.py").read_text(encoding="utf-8")
-    skeleton = (EXERCISES_DIR / "minimlp_student.py").read_text(encoding="utf-8")
+    for level, path in SKELETONS.items():
+        fresh = make_student.make_student(source, level)
+        assert path.read_text(encoding="utf-8") == fresh, \
+            f"{path.name} is stale: run python exercises/make_student.py"
+
+
+def test_every_forward_backward_and_step_of_minimlp_is_an_exercise():
     import ast
+    tree = ast.parse((ROOT / "minimlp.py").read_text(encoding="utf-8"))
+    methods = []
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and item.name in ("forward", "backward", "step"):
+                    code = [n for n in item.body if not (isinstance(n, ast.Expr)
+                                                         and isinstance(n.value, ast.Constant))]
+                    abstract = (len(code) == 1 and isinstance(code[0], ast.Raise)
+                                and "NotImplementedError" in ast.dump(code[0]))
+                    if not abstract:  # the base classes' forward only says "implement me"
+                        methods.append(f"{node.name}.{item.name}")
+    assert sorted(methods) == sorted(make_student.EXERCISES)
+    assert set(make_student.TASKS) == set(make_student.EXERCISES) == set(check.LOOK)
+
+
+def _exercise_text(text: str, name: str) -> str:
+    import ast
+    function = make_student.find_function(ast.parse(text), name)
+    return "\n".join(text.splitlines()[function.lineno - 1:function.end_lineno])
+
+
+def test_guided_skeleton_keeps_the_equations_and_drops_the_code_and_its_hints():
+    import ast
+    source = (ROOT / "minimlp.py").read_text(encoding="utf-8")
+    skeleton = SKELETONS["guided"].read_text(encoding="utf-8")
     tree, student_tree = ast.parse(source), ast.parse(skeleton)
     for number, name in enumerate(make_student.EXERCISES, start=1):
         original = make_student.find_function(tree, name)
@@ -375,14 +566,50 @@ def test_skeleton_keeps_the_equations_and_drops_the_code():
         assert len(code) == 1 and isinstance(code[0], ast.Raise), f"{name}: only the raise is left"
         assert f'"exercise {number}: {name}"' in ast.get_source_segment(skeleton, code[0])
         assert ast.get_docstring(replaced) == ast.get_docstring(original), f"{name}: docstring kept"
+        kept = _exercise_text(skeleton, name)
+        comments = [line.split("#", 1)[1] for line in kept.splitlines() if "#" in line]
+        for comment in comments:  # no hint that hands over the code
+            assert not make_student.GIVEAWAY.search(comment), f"{name}: {comment!r} gives code away"
+            assert not make_student.SHAPE_HINT.search(comment.strip()), f"{name}: {comment!r}"
         lines = source.splitlines()[original.lineno - 1:original.end_lineno]
-        comments = [line.split("#", 1)[1] for line in lines if line.strip().startswith("#")]
-        kept = "\n".join(skeleton.splitlines()[replaced.lineno - 1:replaced.end_lineno])
-        for comment in comments:
-            assert comment in kept, f"{name}: the comment {comment!r} must stay"
+        for line in lines:  # every comment line of the reference without a hint stays
+            if "#" in line and not make_student.GIVEAWAY.search(line.split("#", 1)[1]) \
+                    and not make_student.SHAPE_HINT.search(line.split("#", 1)[1].strip()):
+                assert line.split("#", 1)[1].strip() in kept, f"{name}: {line.strip()!r} must stay"
     # everything outside the exercises is unchanged: a finished skeleton is a working framework
     outside = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
     assert outside == [n.name for n in student_tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+
+
+def test_guided_level_drops_a_sentence_that_names_code_and_keeps_its_equation():
+    comments = [" x = 1 / (1 + e⁻ˢ), computed by torch's sigmoid in one op (8 % faster). Both",
+                " are finite for every s", " (N, in) @ (in, out) -> (N, out)",
+                "   ∂xᵢ/∂sⱼ = xᵢ (δᵢⱼ − xⱼ)",
+                " σ'(s) = 1 where s > 0, else 0. As x ≥ 0, that is sign(x): `g * x.sign()`"]
+    assert make_student.guided_comments(comments, "") == [
+        "# x = 1 / (1 + e⁻ˢ). Both are finite for every s\n",
+        "#   ∂xᵢ/∂sⱼ = xᵢ (δᵢⱼ − xⱼ)\n",
+        "# σ'(s) = 1 where s > 0, else 0.\n"]
+
+
+def test_derive_skeleton_says_what_to_compute_and_keeps_nothing_of_the_solution():
+    source = (ROOT / "minimlp.py").read_text(encoding="utf-8")
+    skeleton = SKELETONS["derive"].read_text(encoding="utf-8")
+    for name in make_student.EXERCISES:
+        kept = _exercise_text(skeleton, name)
+        reference = _exercise_text(source, name)
+        assert '"""' not in kept, f"{name}: the derive level keeps no docstring"
+        for line in reference.splitlines()[1:]:
+            code, _, comment = line.partition("#")
+            # no line of the solution, and no comment of a backward or step (its equations)
+            texts = [code.strip()] + ([comment.strip()] if not name.endswith(".forward") else [])
+            for text in texts:
+                if len(text) > 12 and not text.startswith('"""'):
+                    assert text not in kept, f"{name}: {text!r} is the reference's"
+        assert make_student.TASKS[name].split()[0] in kept
+        if name.endswith(".backward"):  # the result of a backward is derived, never given
+            task = make_student.TASKS[name]
+            assert not re.search(r"∂ℓ/∂\S+ =", task), f"{name}: the task gives the gradient away"
 
 
 @pytest.mark.parametrize("label, patches, exercise, words", PLANTED, ids=[p[0] for p in PLANTED])
@@ -403,12 +630,43 @@ def test_a_right_student_implementation_passes():
                "MSELoss.backward": lambda self: mse_scale(self) * self.saved_d,
                "CrossEntropyLoss.forward": ce_forward,
                "CrossEntropyLoss.backward": lambda self: (self.saved_p - ce_onehot(self)) / self.saved_p.shape[0],
-               "Sequential.backward": sequential_backward("right")}
+               "Sequential.backward": sequential_backward("right"),
+               "Sequential.forward": sequential_forward("right"),
+               "Softmax.forward": saving_forward(softmax),
+               "Softmax.backward": lambda self, g: self.saved_x * (g - (g * self.saved_x).sum(1, keepdim=True))}
     patches.update(activation("Sigmoid", lambda self, g: g * self.saved_x * (1 - self.saved_x)))
+    patches.update(dropout(lambda self, g: g * self.saved_m))
     results = grade(patches)
     assert all(r.status == "PASS" for r in results.values()), check.report(list(results.values()))
     for kind, step in (("SGD", sgd_step("right")), ("Adam", adam_step("right"))):
         assert grade_optimizer(kind, step)[f"{kind}.step"].status == "PASS"
+
+
+def test_right_styles_that_work_in_place_on_their_own_tensors_pass():
+    """In-place work on a tensor the method made itself (a buffer, addmm_, an
+    explicit Jacobian) is not a mistake: only a caller's or a saved tensor counts."""
+    def dense_backward_in_place(self, g):
+        self.grad_weight.addmm_(g.t(), self.saved_x)
+        self.grad_bias.add_(g.sum(0))
+        result = g.mm(self.weight)
+        result.mul_(1.0)
+        return result
+
+    def softmax_backward_jacobian(self, g):
+        x = self.saved_x
+        jacobian = x.unsqueeze(2) * (torch.eye(x.shape[1], dtype=x.dtype) - x.unsqueeze(1))
+        return jacobian.transpose(1, 2).bmm(g.unsqueeze(2)).squeeze(2)
+
+    def mse_backward_buffer(self):
+        out = self.saved_d.clone()
+        out *= mse_scale(self)
+        return out
+
+    results = grade({"Dense.forward": dense_forward, "Dense.backward": dense_backward_in_place,
+                     "Softmax.forward": saving_forward(softmax),
+                     "Softmax.backward": softmax_backward_jacobian,
+                     "MSELoss.forward": mse_forward, "MSELoss.backward": mse_backward_buffer})
+    assert all(r.status == "PASS" for r in results.values()), check.report(list(results.values()))
 
 
 def test_backward_waits_for_a_broken_forward_instead_of_failing():
@@ -420,39 +678,73 @@ def test_backward_waits_for_a_broken_forward_instead_of_failing():
     assert "exercise 1" in results["Dense.backward"].headline
 
 
-def test_docs_sample_is_the_real_output():
-    """docs/exercises.md shows the checker's output for a planted mistake; it
+def test_an_exception_is_reported_on_the_method_that_raised_it_with_its_line():
+    results = grade({"ReLU.forward": relu_forward_saving_output,
+                     "ReLU.backward": lambda self, g: g * (self.outptu > 0)})
+    assert results["ReLU.forward"].status == "PASS", "\n".join(results["ReLU.forward"].lines())
+    backward = results["ReLU.backward"]
+    assert "(line " in backward.headline and "self.outptu" in backward.headline, backward.headline
+    typo = grade({"ReLU.forward": lambda self, s: s.clmap(min=0),
+                  "ReLU.backward": lambda self, g: g})
+    assert typo["ReLU.forward"].status == "FAIL" and "clmap" in typo["ReLU.forward"].headline
+    assert typo["ReLU.backward"].status == "WAIT"
+
+
+def _samples(page: str) -> list:
+    return re.findall(r"<!-- sample: (.*?) -->\n```text\n(.*?)```", page, re.S)
+
+
+def test_docs_samples_are_the_real_output():
+    """docs/exercises.md shows the checker's output for planted mistakes; each
     must be what the checker prints today."""
     page = (ROOT / "docs" / "exercises.md").read_text(encoding="utf-8")
-    match = re.search(r"<!-- sample: (.*?) -->\n```text\n(.*?)```", page, re.S)
-    assert match, "docs/exercises.md has a sample of the checker's output"
-    planted = {p[0]: p[1] for p in PLANTED}[match.group(1)]
-    results = grade(planted)
-    assert match.group(2).rstrip("\n") == check.report(list(results.values()))
+    samples = _samples(page)
+    assert samples, "docs/exercises.md has samples of the checker's output"
+    planted = {p[0]: p[1] for p in PLANTED}
+    for label, shown in samples:
+        results = list(grade(planted[label]).values())
+        full = check.report(results)
+        if shown.rstrip("\n") != full:  # an excerpt: the FAIL alone, as the checker prints it
+            failing = next(r for r in results if r.status == "FAIL")
+            assert shown.rstrip("\n") == "\n".join(failing.lines()), label
+
+
+def test_docs_list_every_diagnosis_of_the_tests():
+    """The Exercises page's table names the diagnosis of every planted mistake."""
+    page = (ROOT / "docs" / "exercises.md").read_text(encoding="utf-8")
+    table = "\n".join(line for line in page.splitlines() if line.startswith("|"))
+    words = [p[3] for p in PLANTED] + [p[3] for p in OPTIMIZER_PLANTS]
+    missing = [w for w in words if _key_words(w) not in table]
+    assert not missing, f"docs/exercises.md does not list: {missing}"
+
+
+def _key_words(words: str) -> str:
+    """The part of a diagnosis the table quotes: the words before any name of a
+    student's own attribute (self.saved_d, self.outptu)."""
+    return re.split(r"self\.\w+|\(line", words)[0].strip() or words
 
 
 @pytest.mark.slow
-def test_command_line_on_the_reference_and_the_skeleton():
+def test_command_line_on_the_reference_and_the_skeletons():
     run = [sys.executable, str(EXERCISES_DIR / "check.py")]
     reference = subprocess.run(run + [str(ROOT / "minimlp.py")], capture_output=True, text=True)
     assert reference.returncode == 0, reference.stdout + reference.stderr
     assert reference.stdout.count("PASS") == len(make_student.EXERCISES)
-    skeleton = subprocess.run(run, capture_output=True, text=True)
-    assert skeleton.returncode == 1
-    assert skeleton.stdout.count("TODO") == len(make_student.EXERCISES)
+    for path in SKELETONS.values():
+        skeleton = subprocess.run(run + [str(path)], capture_output=True, text=True)
+        assert skeleton.returncode == 1
+        assert skeleton.stdout.count("TODO") == len(make_student.EXERCISES)
     stale = subprocess.run([sys.executable, str(EXERCISES_DIR / "make_student.py"), "--check"],
                            capture_output=True, text=True)
     assert stale.returncode == 0, stale.stdout
 
 
-def test_docs_skeleton_excerpt_is_the_real_skeleton():
-    """The exercise shown on docs/exercises.md is the committed skeleton's."""
-    import ast
+def test_docs_skeleton_excerpts_are_the_real_skeletons():
+    """The exercises shown on docs/exercises.md are the committed skeletons'."""
     import textwrap
     page = (ROOT / "docs" / "exercises.md").read_text(encoding="utf-8")
-    match = re.search(r"<!-- skeleton: (\S+) -->\n```python\n(.*?)```", page, re.S)
-    assert match, "docs/exercises.md shows one exercise of the skeleton"
-    skeleton = (EXERCISES_DIR / "minimlp_student.py").read_text(encoding="utf-8")
-    function = make_student.find_function(ast.parse(skeleton), match.group(1))
-    source = "\n".join(skeleton.splitlines()[function.lineno - 1:function.end_lineno])
-    assert match.group(2).rstrip("\n") == textwrap.dedent(source)
+    found = re.findall(r"<!-- skeleton: (\S+) (\S+) -->\n```python\n(.*?)```", page, re.S)
+    assert {level for level, _, _ in found} == set(SKELETONS), "a sample of each level"
+    for level, name, shown in found:
+        text = SKELETONS[level].read_text(encoding="utf-8")
+        assert shown.rstrip("\n") == textwrap.dedent(_exercise_text(text, name)), (level, name)

@@ -44,12 +44,14 @@ Example:
 """
 
 # ---------------------------------------------------------------------------
-# Exercise skeleton, generated from minimlp.py by exercises/make_student.py.
-# The body of each exercise (Dense.forward, Dense.backward, ..., Adam.step) is
-# a `raise NotImplementedError("exercise N: ...")` under the equations it must
+# Exercise skeleton, guided level: generated from minimlp.py by
+# exercises/make_student.py. The body of each of the 22 exercises (every
+# forward, backward and step, from Dense.forward to Adam.step) is a
+# `raise NotImplementedError("exercise N: ...")` under the equations it must
 # compute. Copy this file, write the code under each equation, and run
 #     python exercises/check.py your_copy.py
-# which says for every exercise PASS, TODO or FAIL, and why.
+# which says for every exercise PASS, TODO, WAIT (an earlier exercise first)
+# or FAIL, and why. To derive the equations yourself, take minimlp_derive.py.
 # ---------------------------------------------------------------------------
 
 from __future__ import annotations
@@ -227,17 +229,13 @@ class Dense(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         # s = x wᵀ + b
-        # (N, in) @ (in, out) -> (N, out), then b is added to every row
         raise NotImplementedError("exercise 1: Dense.forward")
 
     def backward(self, grad_output: Tensor) -> Tensor:
         """Take ∂ℓ/∂s `(N, out)`, add into ∂ℓ/∂w and ∂ℓ/∂b, return ∂ℓ/∂x `(N, in)`."""
         # ∂ℓ/∂w += (∂ℓ/∂s)ᵀ x: the report's ∂ℓ/∂s xᵀ, summed over the batch
-        # (out, N) @ (N, in) -> (out, in)
         # ∂ℓ/∂b += Σₙ (∂ℓ/∂s)ₙ: the report's ∂ℓ/∂s, summed over the rows
-        # (N, out) -> (out,)
         # ∂ℓ/∂x = (∂ℓ/∂s) w: the report's wᵀ ∂ℓ/∂s, for rows
-        # (N, out) @ (out, in) -> (N, in)
         raise NotImplementedError("exercise 2: Dense.backward")
 
     def _check_input(self, x: Tensor) -> None:
@@ -279,10 +277,7 @@ class ReLU(Module):
         raise NotImplementedError("exercise 3: ReLU.forward")
 
     def backward(self, grad_output: Tensor) -> Tensor:
-        # σ'(s) = 1 where s > 0, else 0. As x = max(0, s) ≥ 0, that is sign(x), a
-        # float tensor: `grad_output * (x > 0)` reads the same, but multiplying by a
-        # boolean mask costs a conversion (training is 8-11 % slower)
-        # ∂ℓ/∂s = ∂ℓ/∂x ⊙ σ'(s)
+        # σ'(s) = 1 where s > 0, else 0.
         raise NotImplementedError("exercise 4: ReLU.backward")
 
 
@@ -311,9 +306,8 @@ class Sigmoid(Module):
         self.output = None
 
     def forward(self, s: Tensor) -> Tensor:
-        # x = 1 / (1 + e⁻ˢ), computed by torch's sigmoid in one op (the formula takes
-        # four; training is 8 % faster). Both are finite for every s: for s → −∞,
-        # e⁻ˢ overflows to inf and 1 / (1 + inf) = 0, the right limit
+        # x = 1 / (1 + e⁻ˢ). Both are finite for every s: for s → −∞, e⁻ˢ overflows to
+        # inf and 1 / (1 + inf) = 0, the right limit
         raise NotImplementedError("exercise 7: Sigmoid.forward")
 
     def backward(self, grad_output: Tensor) -> Tensor:
@@ -327,11 +321,11 @@ class Identity(Module):
 
     def forward(self, s: Tensor) -> Tensor:
         # x = s
-        return s
+        raise NotImplementedError("exercise 9: Identity.forward")
 
     def backward(self, grad_output: Tensor) -> Tensor:
         # ∂ℓ/∂s = ∂ℓ/∂x ⊙ 1
-        return grad_output
+        raise NotImplementedError("exercise 10: Identity.backward")
 
 
 class Softmax(Module):
@@ -344,18 +338,13 @@ class Softmax(Module):
     def forward(self, s: Tensor) -> Tensor:
         # xᵢ = e^sᵢ / Σⱼ e^sⱼ. Subtracting the row maximum m first changes nothing,
         # e^(sᵢ − m) / Σⱼ e^(sⱼ − m) = xᵢ, but keeps every exponent ≤ 0: no overflow
-        # (N, C) - (N, 1) -> (N, C)
-        exps = (s - s.amax(dim=1, keepdim=True)).exp()
-        # (N, C) / (N, 1) -> (N, C)
-        self.output = exps / exps.sum(dim=1, keepdim=True)
-        return self.output
+        raise NotImplementedError("exercise 11: Softmax.forward")
 
     def backward(self, grad_output: Tensor) -> Tensor:
         # Every output depends on every input. In one row, with g = ∂ℓ/∂x:
         #   ∂xᵢ/∂sⱼ = xᵢ (δᵢⱼ − xⱼ)
         #   ∂ℓ/∂sⱼ = Σᵢ gᵢ ∂xᵢ/∂sⱼ = xⱼ (gⱼ − Σᵢ gᵢ xᵢ)
-        # (N, C) * (N, C) summed over C -> (N, 1), broadcast back over C
-        raise NotImplementedError("exercise 9: Softmax.backward")
+        raise NotImplementedError("exercise 12: Softmax.backward")
 
     def _check_input(self, s: Tensor) -> None:
         if s.dim() != 2:
@@ -375,21 +364,15 @@ class Dropout(Module):
         self.mask = None  # m, saved by forward for backward
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.training:
-            # mᵢ = 1 / (1 − p) with probability 1 − p, else 0. Scaling now keeps
-            # the mean of every entry, so eval mode needs no rescaling
-            keep = x.new_empty(x.shape).bernoulli_(1 - self.p, generator=self.generator)
-            self.mask = keep / (1 - self.p)
-        else:
-            # eval mode: m = 1, every entry kept as it is
-            self.mask = 1.0
+        # mᵢ = 1 / (1 − p) with probability 1 − p, else 0. Scaling now keeps
+        # the mean of every entry, so eval mode needs no rescaling
+        # eval mode: m = 1, every entry kept as it is
         # output = x ⊙ m
-        return x * self.mask
+        raise NotImplementedError("exercise 13: Dropout.forward")
 
     def backward(self, grad_output: Tensor) -> Tensor:
-        _check_forward_ran(self, self.mask)
         # ∂ℓ/∂x = ∂ℓ/∂(output) ⊙ m, with the mask of the last forward
-        return grad_output * self.mask
+        raise NotImplementedError("exercise 14: Dropout.backward")
 
     def __repr__(self) -> str:
         return f"Dropout(p={self.p})"
@@ -420,17 +403,15 @@ class Sequential(Module):
         self.output = None
 
     def forward(self, x: Tensor) -> Tensor:
-        for module in self.modules:
-            # the output of each module is the input of the next
-            x = module.forward(x)
-        self.output = x  # x⁽ᴸ⁾, saved to check the gradient backward receives
-        return x
+        # the output of each module is the input of the next
+        # x⁽ᴸ⁾, saved to check the gradient backward receives
+        raise NotImplementedError("exercise 15: Sequential.forward")
 
     def backward(self, grad_output: Tensor) -> Tensor:
         """Take ∂ℓ/∂x⁽ᴸ⁾ (the loss's backward), return ∂ℓ/∂x⁽⁰⁾; every module on
         the way adds its parameter gradients."""
         # ∂ℓ/∂(module's output) -> ∂ℓ/∂(module's input)
-        raise NotImplementedError("exercise 13: Sequential.backward")
+        raise NotImplementedError("exercise 16: Sequential.backward")
 
     def _check_input(self, x: Tensor) -> None:
         # Only x⁽⁰⁾ needs a check: Sequential(...) made sure that the widths agree
@@ -524,11 +505,11 @@ class MSELoss(Loss):
     def forward(self, prediction: Tensor, target: Tensor) -> Tensor:
         # d = x − y, saved for backward
         # ℓ = (1/M) Σ d²  (mean)   or   ℓ = Σ d²  (sum)
-        raise NotImplementedError("exercise 10: MSELoss.forward")
+        raise NotImplementedError("exercise 17: MSELoss.forward")
 
     def backward(self) -> Tensor:
         # ∂ℓ/∂x = (2/M) d  (mean)   or   ∂ℓ/∂x = 2d  (sum)
-        raise NotImplementedError("exercise 11: MSELoss.backward")
+        raise NotImplementedError("exercise 18: MSELoss.backward")
 
     def _check_target(self, prediction: Tensor, target: Tensor) -> Tensor:
         return _check_regression_target(self, prediction, target)
@@ -549,20 +530,15 @@ class CrossEntropyLoss(Loss):
     def forward(self, prediction: Tensor, target: Tensor) -> Tensor:
         # log softmax(x)ᵢ = xᵢ − log Σⱼ e^xⱼ. Subtracting the row maximum m first,
         # log Σⱼ e^xⱼ = m + log Σⱼ e^(xⱼ − m), keeps every exponent ≤ 0 (log-sum-exp)
-        # (N, C) - (N, 1) -> (N, C)
-        shifted = prediction - prediction.amax(dim=1, keepdim=True)
-        log_probabilities = shifted - shifted.exp().sum(dim=1, keepdim=True).log()
-        self.probabilities = log_probabilities.exp()  # softmax(x), for backward
-        self.target = target
+        # softmax(x), for backward
         # ℓ = −(1/N) Σₙ log softmax(xₙ)[yₙ], the true class's entry of each row
-        # (N, C) gathered at (N, 1) indices -> (N, 1)
-        return -log_probabilities.gather(1, target.view(-1, 1)).mean()
+        raise NotImplementedError("exercise 19: CrossEntropyLoss.forward")
 
     def backward(self) -> Tensor:
         # Valid only for this fused pair, softmax then negative log-likelihood:
         # the softmax Jacobian and the 1/p of the log cancel, leaving
         # ∂ℓ/∂x = (softmax(x) − onehot(y)) / N
-        raise NotImplementedError("exercise 12: CrossEntropyLoss.backward")
+        raise NotImplementedError("exercise 20: CrossEntropyLoss.backward")
 
     def _check_target(self, prediction: Tensor, target: Tensor) -> Tensor:
         return _check_class_target(self, prediction, target)
@@ -617,9 +593,8 @@ class SGD(Optimizer):
         """Move every parameter once against its gradient, in place."""
         # g = ∂ℓ/∂w + λ w   (λ = 0: the gradient as it is)
         # v ← μ v + g   (μ = 0: v = g, plain SGD)
-        # w ← w − η v, in place. Written `w -= self.lr * v`, η v would be a new
-        # tensor; add_ with alpha = −η adds −η v in one op (10-15 % faster)
-        raise NotImplementedError("exercise 14: SGD.step")
+        # w ← w − η v, in place.
+        raise NotImplementedError("exercise 21: SGD.step")
 
 
 class Adam(Optimizer):
@@ -643,7 +618,7 @@ class Adam(Optimizer):
         # v ← β₂ v + (1 − β₂) g ⊙ g
         # m̂ = m / (1 − β₁ᵗ) and v̂ = v / (1 − β₂ᵗ) undo the pull towards 0
         # w ← w − η m̂ / (√v̂ + ε), in place
-        raise NotImplementedError("exercise 15: Adam.step")
+        raise NotImplementedError("exercise 22: Adam.step")
 
 
 # ----------------------------------------------------------------------------
