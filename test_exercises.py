@@ -424,6 +424,8 @@ PLANTED = [
      "Tanh.backward", "of ∂ℓ/∂s differ"),
 ]
 
+PLANTED_BY_LABEL = {p[0]: p[1] for p in PLANTED}
+
 OPTIMIZER_PLANTS = [
     ("sgd momentum as a moving average", "SGD", sgd_step("ema"), "v ← μ v + (1 − μ) g"),
     ("sgd momentum with lr inside", "SGD", sgd_step("lr_in_v"), "v ← μ v − η g"),
@@ -481,16 +483,17 @@ def _one_thread():
 SKELETONS = {level: path for level, path in make_student.TARGETS.items()}
 
 
-def solved(level: str) -> str:
-    """The skeleton of `level` with every exercise's body taken from minimlp.py:
-    what a student who solved every exercise as the reference does would have."""
+def solved(level: str, done=None) -> str:
+    """The skeleton of `level` with the body of every exercise (or of those in
+    `done`) taken from minimlp.py: what a student who solved them as the
+    reference does would have."""
     import ast
     source = (ROOT / "minimlp.py").read_text(encoding="utf-8")
     skeleton = SKELETONS[level].read_text(encoding="utf-8")
     tree, student_tree = ast.parse(source), ast.parse(skeleton)
     lines, reference = skeleton.splitlines(keepends=True), source.splitlines(keepends=True)
     spans = []
-    for name in make_student.EXERCISES:
+    for name in make_student.EXERCISES if done is None else done:
         mine, theirs = (make_student.find_function(student_tree, name),
                         make_student.find_function(tree, name))
         spans.append((mine.lineno, mine.end_lineno, reference[theirs.lineno - 1:theirs.end_lineno]))
@@ -690,38 +693,55 @@ def test_an_exception_is_reported_on_the_method_that_raised_it_with_its_line():
     assert typo["ReLU.backward"].status == "WAIT"
 
 
-def _samples(page: str) -> list:
-    return re.findall(r"<!-- sample: (.*?) -->\n```text\n(.*?)```", page, re.S)
+SAMPLE = re.compile(r"(<!-- sample: (.*?) -->\n```text\n)(.*?)(```)", re.S)
+SKELETON_SAMPLE = re.compile(r"(<!-- skeleton: (\S+) (\S+) -->\n```python\n)(.*?)(```)", re.S)
 
 
-def test_docs_samples_are_the_real_output():
-    """docs/exercises.md shows the checker's output for planted mistakes; each
-    must be what the checker prints today."""
+def sample_output(label: str, tmp: Path) -> str:
+    """What the docs page shows for a sample: "progress" is the guided skeleton
+    with exercises 1-4 and 6 solved, and the bias gradient taken as a mean; any
+    other label is a planted mistake, shown as the checker prints its FAIL."""
+    if label == "progress":
+        done = ["Dense.forward", "Dense.backward", "ReLU.forward", "ReLU.backward", "Tanh.backward"]
+        path = tmp / "progress.py"
+        path.write_text(solved("guided", done), encoding="utf-8")
+        module = check.load(path)
+        module.Dense.forward, module.Dense.backward = dense_forward, dict(PLANTED_BY_LABEL[
+            "bias grad is a mean"])["Dense.backward"]
+        return check.report(check.grade(module))
+    results = grade(PLANTED_BY_LABEL[label]).values()
+    return "\n".join(next(r for r in results if r.status == "FAIL").lines())
+
+
+def skeleton_sample(level: str, name: str) -> str:
+    import textwrap
+    return textwrap.dedent(_exercise_text(SKELETONS[level].read_text(encoding="utf-8"), name))
+
+
+def test_docs_samples_are_the_real_output(tmp_path):
+    """docs/exercises.md shows the checker's output; each sample must be what
+    the checker prints today (python test_exercises.py rewrites them)."""
     page = (ROOT / "docs" / "exercises.md").read_text(encoding="utf-8")
-    samples = _samples(page)
-    assert samples, "docs/exercises.md has samples of the checker's output"
-    planted = {p[0]: p[1] for p in PLANTED}
-    for label, shown in samples:
-        results = list(grade(planted[label]).values())
-        full = check.report(results)
-        if shown.rstrip("\n") != full:  # an excerpt: the FAIL alone, as the checker prints it
-            failing = next(r for r in results if r.status == "FAIL")
-            assert shown.rstrip("\n") == "\n".join(failing.lines()), label
+    samples = SAMPLE.findall(page)
+    assert any(label == "progress" for _, label, _, _ in samples)
+    for _, label, shown, _ in samples:
+        assert shown.rstrip("\n") == sample_output(label, tmp_path), label
 
 
 def test_docs_list_every_diagnosis_of_the_tests():
     """The Exercises page's table names the diagnosis of every planted mistake."""
     page = (ROOT / "docs" / "exercises.md").read_text(encoding="utf-8")
     table = "\n".join(line for line in page.splitlines() if line.startswith("|"))
+    table = table.replace("\\|", "|")
     words = [p[3] for p in PLANTED] + [p[3] for p in OPTIMIZER_PLANTS]
-    missing = [w for w in words if _key_words(w) not in table]
+    missing = [w for w in words if _key_words(w) and _key_words(w) not in table]
     assert not missing, f"docs/exercises.md does not list: {missing}"
 
 
 def _key_words(words: str) -> str:
     """The part of a diagnosis the table quotes: the words before any name of a
-    student's own attribute (self.saved_d, self.outptu)."""
-    return re.split(r"self\.\w+|\(line", words)[0].strip() or words
+    student's own attribute (self.saved_d), which the table cannot know."""
+    return re.split(r"self\.\w+|\(line", words)[0].strip()
 
 
 @pytest.mark.slow
@@ -741,10 +761,26 @@ def test_command_line_on_the_reference_and_the_skeletons():
 
 def test_docs_skeleton_excerpts_are_the_real_skeletons():
     """The exercises shown on docs/exercises.md are the committed skeletons'."""
-    import textwrap
     page = (ROOT / "docs" / "exercises.md").read_text(encoding="utf-8")
-    found = re.findall(r"<!-- skeleton: (\S+) (\S+) -->\n```python\n(.*?)```", page, re.S)
-    assert {level for level, _, _ in found} == set(SKELETONS), "a sample of each level"
-    for level, name, shown in found:
-        text = SKELETONS[level].read_text(encoding="utf-8")
-        assert shown.rstrip("\n") == textwrap.dedent(_exercise_text(text, name)), (level, name)
+    found = SKELETON_SAMPLE.findall(page)
+    assert {level for _, level, _, _, _ in found} == set(SKELETONS), "a sample of each level"
+    for _, level, name, shown, _ in found:
+        assert shown.rstrip("\n") == skeleton_sample(level, name), (level, name)
+
+
+def update_docs() -> None:
+    """Rewrite the samples of docs/exercises.md from the skeletons and the checker."""
+    import tempfile
+    path = ROOT / "docs" / "exercises.md"
+    page = path.read_text(encoding="utf-8")
+    with tempfile.TemporaryDirectory() as tmp:
+        page = SAMPLE.sub(lambda m: m.group(1) + sample_output(m.group(2), Path(tmp)) + "\n"
+                          + m.group(4), page)
+    page = SKELETON_SAMPLE.sub(lambda m: m.group(1) + skeleton_sample(m.group(2), m.group(3))
+                               + "\n" + m.group(5), page)
+    path.write_text(page, encoding="utf-8")
+    print(f"rewrote the samples of {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    update_docs()

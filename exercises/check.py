@@ -195,9 +195,15 @@ def where_raised(error: BaseException):
     return found
 
 
+def error_kind(error: BaseException) -> str:
+    """The name of the error's class, or of its first public base class
+    (a private `_MissingAttribute(AttributeError)` reads AttributeError)."""
+    return next(cls.__name__ for cls in type(error).__mro__ if not cls.__name__.startswith("_"))
+
+
 def error_text(error: BaseException) -> str:
     message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    return f"{type(error).__name__}: {message}"[:160]
+    return f"{error_kind(error)}: {message}"[:160]
 
 
 def line_text(error: BaseException) -> str:
@@ -211,10 +217,10 @@ def crashed(what: str, error: Exception, case: str, look_at: str = "",
     example = [f"on {case}:"]
     if quantity and expected is not None:
         example += [f"  expected {quantity} = {fmt(expected)}",
-                    f"  got      {quantity}: {type(error).__name__} raised"]
+                    f"  got      {quantity}: {error_kind(error)} raised"]
     else:
         example += ["  expected a result, no exception",
-                    f"  got      {type(error).__name__} raised"]
+                    f"  got      {error_kind(error)} raised"]
     return Failed(f"{what} raised {error_text(error)}{line_text(error)}"[:260], look_at,
                   example)
 
@@ -282,7 +288,7 @@ def fmt(value, digits: int = 4) -> str:
         return repr(value)
     if value.dim() == 0:
         number = value.item()
-        return f"{number:.{digits}g}" if isinstance(number, float) else str(number)
+        return f"{number + 0.0:.{digits}g}" if isinstance(number, float) else str(number)
     if value.dim() > 2 or value.numel() > 12:
         return f"a tensor of shape {tuple(value.shape)}"
     return "[" + ", ".join(fmt(row, digits) for row in value) + "]"
@@ -575,7 +581,7 @@ def trial(results, name, module, inputs: tuple, grad, backward, probe, label, lo
                      f"{line_text(error)}: backward must leave what forward saved as it was",
                      look, [f"on {label}:", f"  expected {quantity} = {fmt(record.first)} "
                             f"(as the first call)", f"  got      {quantity}: "
-                            f"{type(error).__name__} raised"]) from None
+                            f"{error_kind(error)} raised"]) from None
     if not (is_tensor(record.first) and is_tensor(record.second)
             and unchanged(record.first, record.second)) and record.first is not record.second:
         changed = [key for key, copy in saved.items() if not unchanged(copy, vars(module).get(key))]
@@ -632,7 +638,7 @@ def _wait_text(name: str, error: Exception | None = None) -> str:
     which = f"exercise {number} ({forward})" if number else forward
     if error is None:
         return f"needs {which} first: backward is tested after a forward"
-    return f"needs {which} to run first (it raised {type(error).__name__})"
+    return f"needs {which} to run first (it raised {error_kind(error)})"
 
 
 def backward_crashed(record: Trial, errors: list, label, look, quantity, expected) -> bool:
@@ -811,7 +817,7 @@ def _check_accumulates(layer, pairs, x, g, label, returned):
         raise Failed(f"a second backward (without zero_grad) raised {error_text(error)}"
                      f"{line_text(error)}", look,
                      [f"on {label}:", f"  expected ∂ℓ/∂x = {fmt(returned)} (as the first call)",
-                      f"  got      ∂ℓ/∂x: {type(error).__name__} raised"]) from None
+                      f"  got      ∂ℓ/∂x: {error_kind(error)} raised"]) from None
     for (_, held), attribute, once in zip(pairs, ("grad_weight", "grad_bias"),
                                           (g.T @ x, g.sum(0))):
         got = getattr(layer, attribute)
@@ -1299,7 +1305,7 @@ def _diagnose_sequential(log, expected_log, got, expected, g, error, label, look
              f"1), expected {order}"]
     shown_expected, shown_got = fmt_pair(expected, got)
     result = [f"  expected ∂ℓ/∂x⁽⁰⁾ = {shown_expected}",
-              f"  got      ∂ℓ/∂x⁽⁰⁾ = " + (f"{type(error).__name__} raised" if error else shown_got)]
+              f"  got      ∂ℓ/∂x⁽⁰⁾ = " + (f"{error_kind(error)} raised" if error else shown_got)]
     if not log:
         if error is not None:
             blame_backward_crash(error, label, forward_set, look, "∂ℓ/∂x⁽⁰⁾", expected)
@@ -1822,7 +1828,7 @@ def grade_one(module, results: dict, number: int, name: str) -> Result:
         where = where_raised(error)
         if where is not None and where[0] != name:
             return Result(number, name, "WAIT", f"needs exercise {NUMBER[where[0]]} "
-                          f"({where[0]}) to run first (it raised {type(error).__name__})")
+                          f"({where[0]}) to run first (it raised {error_kind(error)})")
         return Result(number, name, "FAIL", f"raised {error_text(error)}{line_text(error)}",
                       [f"look at: {LOOK.get(name, '')}"])
 
@@ -1856,7 +1862,7 @@ def main(argv=None) -> int:
     try:
         module = load(args.file)
     except Exception as error:
-        print(f"cannot import {args.file}: {type(error).__name__}: {error}")
+        print(f"cannot import {args.file}: {error_kind(error)}: {error}")
         return 2
     results = grade(module)
     print(report(results))
