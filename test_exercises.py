@@ -415,6 +415,10 @@ PLANTED = [
         "Softmax.forward": saving_forward(lambda s: s.exp() / s.exp().sum(1, keepdim=True)),
         "Softmax.backward": lambda self, g: self.saved_x * (g - (g * self.saved_x).sum(1, keepdim=True))},
      "Softmax.forward", "NaN or inf for large |s|"),
+    ("softmax forward subtracts the row maximum without keepdim", {
+        "Softmax.forward": saving_forward(lambda s: (s - s.amax(1)).exp() / (s - s.amax(1)).exp().sum(1, keepdim=True)),
+        "Softmax.backward": lambda self, g: self.saved_x * (g - (g * self.saved_x).sum(1, keepdim=True))},
+     "Softmax.forward", "row maxima are laid along the wrong axis"),
     ("sequential forward runs last to first", {"Sequential.forward": sequential_forward("reversed")},
      "Sequential.forward", "last to first"),
     ("sequential forward gives every module x", {"Sequential.forward": sequential_forward("same_input")},

@@ -967,8 +967,14 @@ def grade_activation_forward(mod, results, kind):
         alts = {key: f(s) for key, f, _ in spec["forward_mistakes"]}
         if kind == "Softmax" and s.shape[0] == s.shape[1]:
             alts["no_keepdim"] = s.exp() / s.exp().sum(1)
+            shifted = (s - s.amax(1)).exp()
+            alts["max_no_keepdim"] = shifted / shifted.sum(1, keepdim=True)
         cases.append(Case(label, _copy(got), spec["f"](s), {}, alts, [("s", s)]))
     mistakes = [Mistake(key, text, look) for key, _, text in spec["forward_mistakes"]]
+    mistakes.append(Mistake("max_no_keepdim", "the row maxima are laid along the wrong axis: "
+                            "the maximum over dim 1 without keeping that axis has shape "
+                            "(N,), which broadcasts along each row; subtract a column, "
+                            "shape (N, 1)", look))
     mistakes.append(Mistake("no_keepdim", "the row sums are laid along the wrong axis: "
                             ".sum(dim=1) gives shape (N,), which broadcasts along each row; "
                             "keep a column, shape (N, 1)", look))
@@ -1830,7 +1836,9 @@ def grade_one(module, results: dict, number: int, name: str) -> Result:
             return Result(number, name, "WAIT", f"needs exercise {NUMBER[where[0]]} "
                           f"({where[0]}) to run first (it raised {error_kind(error)})")
         return Result(number, name, "FAIL", f"raised {error_text(error)}{line_text(error)}",
-                      [f"look at: {LOOK.get(name, '')}"])
+                      [f"look at: {LOOK.get(name, '')}", "on the checker's first case:",
+                       "  expected a result, no exception",
+                       f"  got      {error_kind(error)} raised"])
 
 
 def grade(module) -> list:
