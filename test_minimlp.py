@@ -1049,7 +1049,7 @@ BAD_INPUT = [
     ("CrossEntropyLoss negative class", lambda: mm.CrossEntropyLoss()(torch.zeros(3, 4), torch.tensor([0, -1, 1])),
      ValueError, all_of(r"class", r"-1|\b0\b")),
     ("CrossEntropyLoss float targets", lambda: mm.CrossEntropyLoss()(torch.zeros(3, 4), torch.tensor([0.0, 1.0, 2.0])),
-     TypeError, all_of(r"float", r"int|long")),
+     TypeError, all_of(r"float32", r"class indices")),
     ("Dense backward before forward", _backward_before_forward(mm.Dense(2, 2)), RuntimeError, r"(?i)forward"),
     ("ReLU backward before forward", _backward_before_forward(mm.ReLU()), RuntimeError, r"(?i)forward"),
     ("Tanh backward before forward", _backward_before_forward(mm.Tanh()), RuntimeError, r"(?i)forward"),
@@ -1057,7 +1057,8 @@ BAD_INPUT = [
     ("MSELoss backward before forward", lambda: mm.MSELoss().backward(), RuntimeError, r"(?i)forward"),
     ("CrossEntropyLoss backward before forward", lambda: mm.CrossEntropyLoss().backward(), RuntimeError,
      r"(?i)forward"),
-    ("unknown init", lambda: mm.Dense(2, 2, init="uniform"), ValueError, all_of(r"uniform", r"\bhe\b", r"xavier")),
+    # the two inits are a table {"he": ..., "xavier": ...}: another name is a KeyError naming it
+    ("unknown init", lambda: mm.Dense(2, 2, init="uniform"), KeyError, r"uniform"),
     ("Dropout p = -0.1", lambda: mm.Dropout(-0.1), ValueError, all_of(r"-0\.1", r"\bp\b")),
     ("Dropout p = 1.0", lambda: mm.Dropout(1.0), ValueError, all_of(r"\b1(\.0)?\b", r"\bp\b")),
     ("Dropout p = 1.5", lambda: mm.Dropout(1.5), ValueError, all_of(r"1\.5", r"\bp\b")),
@@ -1078,8 +1079,8 @@ BAD_INPUT = [
      lambda: _sd_dense().load_state_dict({"weight": torch.zeros(3, 3), "bias": torch.zeros(2)}), ValueError,
      all_of(r"weight", r"3, 3", r"2, 3")),
     ("load_state_dict non-tensor value",
-     lambda: _sd_dense().load_state_dict({"weight": [[0.0] * 3] * 2, "bias": torch.zeros(2)}), TypeError,
-     all_of(r"weight", r"tensor", r"list")),
+     lambda: _sd_dense().load_state_dict({"weight": [[0.0] * 3] * 2, "bias": torch.zeros(2)}), ValueError,
+     all_of(r"weight", r"list", r"float32 \(2, 3\)")),
     ("Sequential load_state_dict wrong shape",
      lambda: mlp([3, 4, 2], [mm.ReLU, None]).load_state_dict(
          {"0.weight": torch.zeros(4, 3, dtype=F64), "0.bias": torch.zeros(5, dtype=F64),
@@ -1093,7 +1094,8 @@ BAD_INPUT = [
     ("Sequential grad_output transposed",
      lambda: _forwarded(mm.Sequential(mm.Tanh()), (4, 3)).backward(torch.ones(3, 4)),
      ValueError, all_of(r"3, 4", r"4, 3")),
-    ("Softmax 1-D input", lambda: mm.Softmax()(torch.ones(4)), ValueError, all_of(r"\(4,\)|\[4\]", r"N, C")),
+    ("Softmax 1-D input in a network", lambda: mm.Sequential(mm.Softmax())(torch.ones(4)), IndexError,
+     all_of(r"item 0", r"Softmax", r"\(4,\)")),
     ("Sigmoid backward before forward", _backward_before_forward(mm.Sigmoid()), RuntimeError, r"(?i)forward"),
     ("Dropout backward before forward", _backward_before_forward(mm.Dropout(0.5)), RuntimeError, r"(?i)forward"),
     ("Sequential backward before forward", _backward_before_forward(mm.Sequential(mm.Dense(2, 2), mm.ReLU())),
@@ -1101,7 +1103,7 @@ BAD_INPUT = [
     ("CrossEntropyLoss target rows mismatch", lambda: mm.CrossEntropyLoss()(torch.zeros(3, 4), torch.tensor([0, 1])),
      ValueError, all_of(r"3, 4", r"\(2,\)|\[2\]")),
     ("CrossEntropyLoss 1-D logits", lambda: mm.CrossEntropyLoss()(torch.zeros(4), torch.tensor([0])), ValueError,
-     all_of(r"N, C", r"\(4,\)|\[4\]")),
+     all_of(r"logits", r"\(4,\)", r"\(1,\)")),
     ("SGD momentum < 0", lambda: mm.SGD(_sd_dense().param(), lr=0.1, momentum=-0.5), ValueError,
      all_of(r"momentum", r"-0\.5")),
     ("SGD weight_decay < 0", lambda: mm.SGD(_sd_dense().param(), lr=0.1, weight_decay=-1.0), ValueError,
@@ -1109,8 +1111,7 @@ BAD_INPUT = [
     ("Adam beta1 = 1", lambda: mm.Adam(_sd_dense().param(), betas=(1.0, 0.999)), ValueError, all_of(r"beta", r"1\.0")),
     ("optimizer given the model, not model.param()", lambda: mm.SGD(mlp([2, 2], [None]), lr=0.1), TypeError,
      r"param\(\)"),
-    ("optimizer with no parameters", lambda: mm.SGD([], lr=0.1), ValueError, r"(?i)empty|no param"),
-    ("to() an integer dtype", lambda: mm.Dense(2, 2).to(torch.int64), TypeError, all_of(r"int64", r"float")),
+    ("optimizer with no parameters", lambda: mm.SGD([], lr=0.1), TypeError, all_of(r"param\(\)", r"list")),
     ("fit x and y of different lengths",
      lambda: mm.fit(*_fit_args(), torch.zeros(10, 2), torch.zeros(8, 1), epochs=1), ValueError,
      all_of(r"10, 2", r"8, 1")),
@@ -1136,10 +1137,10 @@ BAD_INPUT = [
     ("Sequential given a class, not an instance", lambda: mm.Sequential(mm.Dense(2, 1), mm.ReLU), TypeError,
      all_of(r"item 1", r"not a Module")),
     ("Sequential the same Dense twice", lambda: (lambda d: mm.Sequential(d, mm.ReLU(), d))(mm.Dense(2, 2)),
-     ValueError, all_of(r"items 0 and 2", r"same")),
+     ValueError, r"item 2 reuses item 0"),
     ("Sequential the same activation twice",
      lambda: (lambda a: mm.Sequential(mm.Dense(2, 2), a, mm.Dense(2, 2), a))(mm.ReLU()),
-     ValueError, all_of(r"items 1 and 3", r"same")),
+     ValueError, r"item 3 reuses item 1"),
     ("Sequential with a leading Dropout checks the first Dense's width",
      lambda: mm.Sequential(mm.Dropout(0.2), mm.Dense(3, 2))(torch.ones(4, 7)), ValueError,
      all_of(r"in_features=3", r"4, 7")),
@@ -1149,44 +1150,29 @@ BAD_INPUT = [
     ("Sequential Dense widths disagree", lambda: mm.Sequential(mm.Dense(2, 3), mm.ReLU(), mm.Dense(4, 1)),
      ValueError, all_of(r"item 0", r"item 2", r"\b3\b", r"\b4\b")),
     ("Sequential.backward non-tensor gradient",
-     lambda: _forwarded(mm.Sequential(mm.Dense(3, 2)), (4, 3)).backward([[1.0, 2.0]] * 4), TypeError,
-     all_of(r"grad_output", r"tensor", r"list")),
+     lambda: _forwarded(mm.Sequential(mm.Dense(3, 2)), (4, 3)).backward([[1.0, 2.0]] * 4), ValueError,
+     all_of(r"grad_output", r"list", r"\(4, 2\)")),
     ("Sequential.backward gradient of another dtype",
      lambda: _forwarded(mm.Sequential(mm.Dense(3, 2)), (4, 3)).backward(torch.ones(4, 2, dtype=F64)),
      ValueError, all_of(r"float64", r"float32")),
-    ("SGD lr as a string", lambda: mm.SGD(_sd_dense().param(), lr="0.1"), TypeError, all_of(r"\blr\b", r"str")),
+    ("SGD lr as a string", lambda: mm.SGD(_sd_dense().param(), lr="0.1"), TypeError, all_of(r"\blr\b", r"'0\.1'")),
     ("SGD momentum None", lambda: mm.SGD(_sd_dense().param(), lr=0.1, momentum=None), TypeError,
      all_of(r"momentum", r"None")),
     ("SGD lr NaN", lambda: mm.SGD(_sd_dense().param(), lr=float("nan")), ValueError, all_of(r"\blr\b", r"nan")),
-    ("SGD lr True", lambda: mm.SGD(_sd_dense().param(), lr=True), TypeError, all_of(r"\blr\b", r"bool")),
-    ("Adam betas a number", lambda: mm.Adam(_sd_dense().param(), betas=0.9), TypeError,
-     all_of(r"betas", r"0\.9")),
-    ("Adam eps a string", lambda: mm.Adam(_sd_dense().param(), eps="x"), TypeError, all_of(r"eps", r"str")),
-    ("Adam eps = 0", lambda: mm.Adam(_sd_dense().param(), eps=0.0), ValueError, all_of(r"eps", r"positive")),
+    ("SGD lr True", lambda: mm.SGD(_sd_dense().param(), lr=True), TypeError, all_of(r"\blr\b", r"True")),
+    ("Adam betas a number (Python's own error)", lambda: mm.Adam(_sd_dense().param(), betas=0.9), TypeError,
+     r"float"),
+    ("Adam eps a string", lambda: mm.Adam(_sd_dense().param(), eps="x"), TypeError, all_of(r"eps", r"'x'")),
+    ("Adam eps = 0", lambda: mm.Adam(_sd_dense().param(), eps=0.0), ValueError, all_of(r"eps", r"> 0")),
     ("Adam weight_decay None", lambda: mm.Adam(_sd_dense().param(), weight_decay=None), TypeError,
      all_of(r"weight_decay", r"None")),
-    ("optimizer pairs of mismatched shapes", lambda: mm.SGD([(torch.zeros(2), torch.zeros(3))], lr=0.1),
-     ValueError, all_of(r"parameter 0", r"\(2,\)", r"\(3,\)")),
-    ("optimizer given a number", lambda: mm.SGD(3, lr=0.1), TypeError, r"param\(\)"),
-    ("Dense generator = 42", lambda: mm.Dense(2, 2, generator=42), TypeError, all_of(r"generator", r"int")),
-    ("Dropout generator = 42", lambda: mm.Dropout(0.5, generator=42), TypeError, all_of(r"generator", r"int")),
-    ("Dense dtype as a string", lambda: mm.Dense(2, 2, dtype="float64"), TypeError,
-     all_of(r"dtype", r"float64", r"floating")),
-    ("Dense integer dtype", lambda: mm.Dense(2, 2, dtype=torch.int64), TypeError, all_of(r"dtype", r"int64")),
-    ("Dense complex dtype", lambda: mm.Dense(2, 2, dtype=torch.complex64), TypeError,
-     all_of(r"dtype", r"complex64")),
-    ("Dense in_features 2.5", lambda: mm.Dense(2.5, 2), TypeError, all_of(r"in_features", r"float")),
-    ("Dense out_features True", lambda: mm.Dense(2, True), TypeError, all_of(r"out_features", r"bool")),
-    ("to() a dtype string", lambda: mm.Dense(2, 2).to("float64"), TypeError, all_of(r"dtype", r"float64")),
-    ("Sequential.to() a complex dtype", lambda: mlp([2, 2], [None]).to(torch.complex128), TypeError,
-     all_of(r"dtype", r"complex128")),
-    ("load_state_dict a list", lambda: _sd_dense().load_state_dict([("weight", torch.zeros(2, 3))]), TypeError,
-     all_of(r"dict", r"list")),
+    ("Dense in_features 2.5", lambda: mm.Dense(2.5, 2), TypeError, all_of(r"in_features", r"integer", r"2\.5")),
+    ("Dense out_features True", lambda: mm.Dense(2, True), TypeError, all_of(r"out_features", r"True")),
     ("load_state_dict a complex value",
      lambda: _sd_dense().load_state_dict({"weight": torch.zeros(2, 3, dtype=torch.complex64),
-                                          "bias": torch.zeros(2)}), TypeError, all_of(r"weight", r"complex")),
+                                          "bias": torch.zeros(2)}), ValueError, all_of(r"weight", r"complex")),
     ("fit empty data", lambda: mm.fit(*_fit_args(), torch.zeros(0, 2), torch.zeros(0, 1), epochs=1), ValueError,
-     all_of(r"\bx\b", r"empty")),
+     all_of(r"\bx\b", r"N ≥ 1", r"\(0, 2\)")),
     ("fit 0-d y", lambda: mm.fit(*_fit_args(), torch.zeros(1, 2), torch.tensor(1.0), epochs=1), ValueError,
      all_of(r"\by\b", r"\(\)")),
     ("fit NaN in y", lambda: mm.fit(*_fit_args(), torch.zeros(4, 2), torch.tensor([[0.0], [float("nan")], [1.0], [0.0]]),
@@ -1198,11 +1184,9 @@ BAD_INPUT = [
                                         torch.zeros(4, 1), epochs=1), TypeError, all_of(r"MSELoss\(\)", r"class")),
     ("fit a callback that is not callable", lambda: mm.fit(*_fit_args(), torch.zeros(4, 2), torch.zeros(4, 1),
                                                            epochs=1, callback=3), TypeError,
-     all_of(r"callback", r"int")),
-    ("fit generator = 42", lambda: mm.fit(*_fit_args(), torch.zeros(4, 2), torch.zeros(4, 1), epochs=1,
-                                          generator=42), TypeError, all_of(r"generator", r"int")),
+     all_of(r"callback", r"\b3\b")),
     ("fit epochs = 2.0", lambda: mm.fit(*_fit_args(), torch.zeros(4, 2), torch.zeros(4, 1), epochs=2.0),
-     TypeError, all_of(r"epochs", r"float")),
+     TypeError, all_of(r"epochs", r"integer", r"2\.0")),
     ("accuracy non-tensor prediction", lambda: mm.accuracy([0.1, 0.9], torch.tensor([0, 1])), TypeError,
      all_of(r"prediction", r"list")),
     ("accuracy non-tensor target", lambda: mm.accuracy(torch.rand(2, 1), [0, 1]), TypeError,
@@ -1217,18 +1201,16 @@ BAD_INPUT = [
      ValueError, all_of(r"class", r"\b3\b")),
     ("accuracy negative class index", lambda: mm.accuracy(torch.rand(3, 3), torch.tensor([0, -1, 1])),
      ValueError, all_of(r"class", r"-1")),
-    ("CrossEntropyLoss bool target", lambda: mm.CrossEntropyLoss()(torch.zeros(2, 2), torch.tensor([True, False])),
-     TypeError, all_of(r"target", r"bool")),
     ("CrossEntropyLoss empty batch", lambda: mm.CrossEntropyLoss()(torch.zeros(0, 3), torch.zeros(0, dtype=torch.long)),
      ValueError, all_of(r"0, 3", r"N ≥ 1|empty")),
     ("MSELoss complex target", lambda: mm.MSELoss()(torch.zeros(2, 1), torch.zeros(2, 1, dtype=torch.complex64)),
-     TypeError, all_of(r"target", r"complex")),
-    ("gradcheck a loss, not a module", lambda: mm.gradcheck(mm.MSELoss(), torch.zeros(2, 1)), TypeError,
-     all_of(r"module", r"MSELoss")),
+     ValueError, all_of(r"target", r"\(2, 1\)")),
+    ("gradcheck a loss without its target", lambda: mm.gradcheck(mm.MSELoss(), torch.zeros(2, 1)), TypeError,
+     all_of(r"MSELoss", r"target", r"NoneType")),
     ("gradcheck empty batch", lambda: mm.gradcheck(mm.Tanh(), torch.zeros(0, 3)), ValueError,
-     all_of(r"empty", r"0, 3")),
+     all_of(r"N ≥ 1", r"0, 3")),
     ("gradcheck eps = 0", lambda: mm.gradcheck(mm.Tanh(), torch.zeros(2, 3), eps=0), ValueError,
-     all_of(r"eps", r"positive")),
+     all_of(r"eps", r"> 0")),
     ("gradcheck eps < 0", lambda: mm.gradcheck(mm.Tanh(), torch.zeros(2, 3), eps=-1e-6), ValueError,
      all_of(r"eps", r"-1e-06")),
 ]
@@ -1750,23 +1732,20 @@ MUTATION_BAD_INPUT = [
     ("Sequential float32 input into a float64 model", lambda: mlp([3, 4, 2], [mm.ReLU, None])(torch.ones(5, 3)),
      TypeError, all_of(r"float64", r"float32")),
     # module(x) asks for a floating-point tensor (the is_floating_point check deleted: ReLU takes int64)
-    ("ReLU integer input", lambda: mm.ReLU()(torch.ones(2, 2, dtype=torch.long)), TypeError,
-     all_of(r"ReLU", r"int64", r"float")),
+    ("integer data into a network", lambda: mlp([2, 3], [mm.ReLU])(torch.ones(2, 2, dtype=torch.long)), TypeError,
+     all_of(r"Sequential", r"int64", r"float")),
     # loss(prediction, target) checks the prediction (check deleted: AttributeError deep inside)
-    ("MSELoss non-tensor prediction", lambda: mm.MSELoss()([[1.0]], torch.ones(1, 1)), TypeError,
-     all_of(r"prediction", r"list")),
     ("CrossEntropyLoss integer logits",
      lambda: mm.CrossEntropyLoss()(torch.zeros(2, 3, dtype=torch.long), torch.tensor([0, 1])), TypeError,
-     all_of(r"prediction", r"int64")),
+     all_of(r"logits", r"int64")),
     # fit checks y (raise deleted: AttributeError on a list)
     ("fit non-tensor y", lambda: mm.fit(*_fit_args(), torch.zeros(2, 2), [[0.0], [1.0]], epochs=1), TypeError,
      all_of(r"\by\b", r"list")),
     # the optimizer's (value, gradient) pair check (raise deleted): torch's habit of passing the values
     # alone would be taken silently, each (2, 3) weight read as a pair of its two rows
     ("optimizer given values only, torch-style",
-     lambda: mm.SGD([v for v, _ in mm.Dense(3, 2).param()], lr=0.1), TypeError,
-     all_of(r"parameter 0", r"pair", r"param\(\)")),
-    ("optimizer pair of numbers", lambda: mm.SGD([(1.0, 2.0)], lr=0.1), TypeError, all_of(r"parameter 0", r"pair")),
+     lambda: mm.SGD([v for v, _ in mm.Dense(3, 2).param()], lr=0.1), TypeError, r"model\.param\(\)"),
+    ("optimizer pair of numbers", lambda: mm.SGD([(1.0, 2.0)], lr=0.1), TypeError, r"model\.param\(\)"),
     # messages name the module that complains (_name_of returning None, or its one-line rule negated)
     ("Dense backward before forward names Dense", _backward_before_forward(mm.Dense(2, 2)), RuntimeError,
      all_of(r"Dense", r"forward")),
@@ -1774,9 +1753,9 @@ MUTATION_BAD_INPUT = [
      RuntimeError, r"^Sequential: [^\n]*$"),
     # the out-of-range index named is the bad one, not the smallest (`low < 0` -> `low <= 0` / `low < 1`)
     ("CrossEntropyLoss names the out-of-range class index",
-     lambda: mm.CrossEntropyLoss()(torch.zeros(3, 4), torch.tensor([0, 4, 1])), ValueError, r"class index 4\b"),
+     lambda: mm.CrossEntropyLoss()(torch.zeros(3, 4), torch.tensor([0, 4, 1])), ValueError, r"class 4\b"),
     ("accuracy names the out-of-range class index", lambda: mm.accuracy(torch.rand(3, 3), torch.tensor([0, 3, 1])),
-     ValueError, all_of(r"^accuracy: ", r"class index 3\b")),
+     ValueError, all_of(r"^accuracy: ", r"class 3\b")),
 ]
 
 
@@ -1831,10 +1810,225 @@ def test_module_subclass_without_super_init_starts_in_training_mode():
 
 def test_star_import_exports_the_public_api_only():
     """Kills: `__all__` deleted (`from minimlp import *` would also bring empty, math, copy, Optional...)."""
-    public = {"Module", "Dense", "ReLU", "Tanh", "Sigmoid", "Identity", "Softmax", "Dropout", "Sequential",
+    public = {"Module", "Dense", "Linear", "ReLU", "Tanh", "Sigmoid", "Identity", "Softmax", "Dropout", "Sequential",
               "Loss", "MSELoss", "CrossEntropyLoss", "Optimizer", "SGD", "Adam", "History", "fit", "accuracy",
               "gradcheck"}
     assert set(mm.__all__) == public, "__all__ lists the public API"
     namespace = {}
     exec("from minimlp import *", namespace)
     assert set(namespace) - {"__builtins__"} == public, "a star import brings the API and nothing else"
+
+
+# ---------------------------------------------------------------------------
+# 13. The lean reference: textbook forms, promises that hold, exotic input
+# ---------------------------------------------------------------------------
+# minimlp.py keeps clear errors for the mistakes students make (section 6) and lets exotic input meet
+# torch's own error. These tests pin what must still hold for exotic input: nothing silently wrong,
+# nothing mutated, nothing half-applied; and the three bugs found in the review, each of which fails
+# on the file before this section was written.
+
+
+def test_docstring_examples_run_as_doctests():
+    import doctest
+
+    result = doctest.testmod(mm, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 5, "the docstrings carry runnable examples"
+    assert result.failed == 0, "and every example prints what its docstring says"
+
+
+def test_linear_is_dense():
+    assert mm.Linear is mm.Dense, "the homework handout's Linear is minimlp's Dense"
+    from minimlp import Linear  # noqa: F401  (the import a student types first)
+
+
+def test_sgd_momentum_changed_between_steps_follows_the_textbook():
+    """Bug: with momentum 0 the velocity *was* the gradient tensor; raising `momentum` later built the next
+    update from that aliased, since-overwritten gradient. v <- mu v + g must hold from v = 0 whatever
+    momentum was before: the oracle is that recursion, written out here in float64. (torch.optim keeps no
+    velocity while its momentum is 0, so it restarts from v = g when momentum rises: another choice.)"""
+    model = mlp([3, 4, 2], [mm.Tanh, None])
+    weights = [v.clone() for v, _ in model.param()]
+    velocity = [torch.zeros_like(w) for w in weights]
+    opt = mm.SGD(model.param(), lr=0.1)
+    for step, momentum in enumerate([0.0, 0.0, 0.9, 0.9, 0.5]):
+        opt.momentum = momentum
+        opt.zero_grad()
+        grads = [randn(*w.shape, seed=10 * step + i) for i, w in enumerate(weights)]
+        for (_, g), new in zip(model.param(), grads):
+            g += new  # as a backward does: into the very gradient tensor
+        opt.step()
+        for i, g in enumerate(grads):
+            velocity[i] = momentum * velocity[i] + g
+            weights[i] = weights[i] - 0.1 * velocity[i]
+        for (v, _), w in zip(model.param(), weights):
+            assert rel_err(v, w) <= 1e-15, f"step {step} (momentum {momentum}): w -= lr (mu v + g)"
+    assert all(v is not g for v, (_, g) in zip(opt.velocity, model.param())), "the velocity is never a gradient"
+
+
+def test_mse_shape_message_names_the_target_as_given():
+    """Bug: a (5,) target against a (4, 1) prediction was reported as "(5, 1)", a shape never given."""
+    with pytest.raises(ValueError) as info:
+        mm.MSELoss()(torch.zeros(4, 1), torch.zeros(5))
+    message = str(info.value)
+    assert "(5,)" in message and "(5, 1)" not in message, f"names the caller's shape: {message}"
+    assert re.search(r"4, 1", message), "and the prediction's"
+
+
+def test_load_state_dict_with_a_meta_value_changes_nothing():
+    """Bug: a value that cannot be copied (on torch's data-less "meta" device, as the last key) failed
+    after the earlier keys had been copied: the atomic promise was broken."""
+    model = mlp([3, 4, 2], [mm.ReLU, None])
+    before = [v.clone() for v, _ in model.param()]
+    state = {name: torch.full_like(value, 7.0) for name, value in model.state_dict().items()}
+    state["2.bias"] = torch.zeros(2, dtype=F64, device="meta")
+    with pytest.raises(Exception):
+        model.load_state_dict(state)
+    assert all(torch.equal(v, b) for (v, _), b in zip(model.param(), before)), "nothing was copied"
+
+
+class LeakyReLU(mm.Module):
+    """The homework guide's own example of a module a student writes."""
+
+    def __init__(self, slope=0.01):
+        super().__init__()
+        self.slope = slope
+
+    def forward(self, s):
+        self.output = s.clamp(min=0) + self.slope * s.clamp(max=0)
+        return self.output
+
+    def backward(self, grad_output):
+        return grad_output * ((self.output > 0) + self.slope * (self.output <= 0))
+
+
+def test_a_module_the_student_writes_is_first_class_in_sequential():
+    """The review's case: Dense(2, 3), LeakyReLU(), Dense(4, 1) builds (LeakyReLU could change the width),
+    then failed deep inside a matrix product. The error now names the item, the module and its input."""
+    model = mm.Sequential(mm.Dense(2, 3), LeakyReLU(), mm.Dense(4, 1))
+    with pytest.raises(ValueError) as info:
+        model(torch.rand(5, 2))
+    message = str(info.value)
+    assert re.search(all_of(r"item 2", r"in_features=4", r"5, 3"), message), message
+
+    class Broken(mm.Module):  # a student's module whose forward fails on its own
+        def forward(self, x):
+            return x.mm(torch.ones(7, 7))
+
+        def backward(self, grad_output):
+            return grad_output
+
+    with pytest.raises(RuntimeError) as info:
+        mm.Sequential(mm.Dense(2, 3), mm.ReLU(), Broken())(torch.rand(5, 2))
+    assert re.search(all_of(r"item 2", r"Broken", r"\(5, 3\)"), str(info.value)), str(info.value)
+    good = mm.Sequential(mm.Dense(2, 3), LeakyReLU(), mm.Dense(3, 1))
+    assert good(torch.rand(5, 2)).shape == (5, 1), "and a right network runs"
+
+
+def test_gradcheck_checks_a_loss_backward():
+    """gradcheck(loss, x, target): right for minimimlp's losses, and it catches mean-versus-sum, the
+    classic mistake in a loss gradient."""
+    x, y = randn(6, 3), randn(6, 3, seed=1)
+    classes = torch.tensor([0, 2, 1, 1, 0, 2])
+    assert mm.gradcheck(mm.MSELoss(), x, y) <= 1e-6, "MSE (mean)"
+    assert mm.gradcheck(mm.MSELoss(reduction="sum"), x, y) <= 1e-6, "MSE (sum)"
+    assert mm.gradcheck(mm.CrossEntropyLoss(), x, classes) <= 1e-6, "cross-entropy"
+    assert mm.gradcheck(mm.CrossEntropyLoss(), 50 * x, classes) <= 1e-6, "cross-entropy, large logits"
+
+    class SumGradient(mm.MSELoss):  # forward is the mean, backward forgets the 1/M
+        def backward(self):
+            return 2 * self.difference
+
+    assert mm.gradcheck(SumGradient(), x, y) >= 1e-2, "a backward of the sum for a mean loss is caught"
+    before = (x.clone(), y.clone())
+    mm.gradcheck(mm.MSELoss(), x, y.view(6, 3))
+    assert torch.equal(x, before[0]) and torch.equal(y, before[1]), "x and target are left as they were"
+
+
+def test_accuracy_threshold_for_tanh_outputs_and_plus_minus_one_targets():
+    """A Tanh output with ±0.9 targets: the class boundary is 0, not 0.5 (the review measured 96.3 % at
+    0.5 where the model gets 98.9 %)."""
+    prediction = torch.tensor([[0.3], [0.6], [-0.2], [-0.8], [0.4]])
+    target = torch.tensor([[0.9], [0.9], [-0.9], [-0.9], [0.9]])
+    assert mm.accuracy(prediction, target, threshold=0) == 1.0, "±1 targets read at 0: all right"
+    assert mm.accuracy(prediction, target) == 3 / 5, "the default threshold 0.5 suits Sigmoid outputs"
+
+
+def test_textbook_forms_compute_what_torch_computes():
+    """The four forms a student compares with the derivation, against torch in float64."""
+    s = randn(50, 4, scale=30.0)
+    assert rel_err(mm.Sigmoid()(s), torch.sigmoid(s)) <= 1e-15, "1 / (1 + e⁻ˢ) is the sigmoid"
+    assert torch.isfinite(mm.Sigmoid()(torch.tensor([[-1e4, 1e4]], dtype=F64))).all(), "finite at ±1e4"
+    relu = mm.ReLU()
+    out = relu(s)
+    g = randn(50, 4, seed=3)
+    assert torch.equal(relu.backward(g), g * (s > 0)), "ReLU's backward is grad_output ⊙ (x > 0)"
+    assert relu.backward(g).dtype == F64, "and keeps the gradient's dtype"
+    assert out.dtype == F64
+
+
+EXOTIC = [
+    # (what, call that must raise) - torch's or Python's own error is fine; the model must not train silently
+    ("Dense with an integer dtype", lambda: mm.Dense(2, 2, dtype=torch.int64)),
+    ("Dense with a dtype string", lambda: mm.Dense(2, 2, dtype="float64")),
+    ("a complex Dense, used", lambda: mm.Dense(2, 2, dtype=torch.complex64)(torch.ones(3, 2))),
+    ("Dense generator = 42", lambda: mm.Dense(2, 2, generator=42)),
+    ("Dropout generator = 42, in training", lambda: mm.Dropout(0.5, generator=42)(torch.ones(3, 2))),
+    ("optimizer given a number", lambda: mm.SGD(3, lr=0.1)),
+    ("hand-made pairs of mismatched shapes, at the step",
+     lambda: mm.SGD([(torch.zeros(2), torch.zeros(3))], lr=0.1).step()),
+    ("to() a dtype string", lambda: mm.Dense(2, 2).to("float64")),
+    ("MSELoss unknown reduction", lambda: mm.MSELoss(reduction="avg")),
+]
+
+
+@pytest.mark.parametrize("what,call", EXOTIC, ids=[row[0] for row in EXOTIC])
+def test_exotic_input_is_never_silently_taken(what, call):
+    with pytest.raises(Exception):
+        call()
+
+
+def test_exotic_input_changes_nothing():
+    """A failed load_state_dict (a list, a complex value) or fit (a generator that is not one) leaves the
+    model as it was; the caller's data is never touched."""
+    model = mlp([3, 4, 2], [mm.ReLU, None])
+    before = [v.clone() for v, _ in model.param()]
+    state = model.state_dict()
+    for bad in ([("0.weight", torch.zeros(4, 3, dtype=F64))],
+                {**state, "0.weight": torch.zeros(4, 3, dtype=torch.complex128)},
+                {**state, "2.weight": torch.zeros(2, 4, dtype=F64, device="meta")}):
+        with pytest.raises(Exception):
+            model.load_state_dict(bad)
+    x, y = randn(8, 3), randn(8, 2, seed=1)
+    data = (x.clone(), y.clone())
+    with pytest.raises(TypeError):
+        mm.fit(model, mm.MSELoss(), mm.SGD(model.param(), lr=0.1), x, y, epochs=1, generator=42)
+    assert all(torch.equal(v, b) for (v, _), b in zip(model.param(), before)), "the model is unchanged"
+    assert torch.equal(x, data[0]) and torch.equal(y, data[1]), "so is the data"
+
+
+def test_numpy_data_gets_a_clear_error():
+    np = pytest.importorskip("numpy")
+    with pytest.raises(TypeError, match=r"float tensor.*ndarray"):
+        mm.Dense(2, 1)(np.ones((3, 2), dtype=np.float32))
+    with pytest.raises(TypeError, match=r"fit: x .*ndarray"):
+        mm.fit(*_fit_args(), np.ones((3, 2)), torch.zeros(3, 1), epochs=1)
+    with pytest.raises(TypeError, match=r"target.*ndarray"):
+        mm.MSELoss()(torch.zeros(3, 1), np.zeros((3, 1)))
+
+
+def test_checks_cost_nothing_when_the_input_is_good():
+    """module(x) runs forward first and checks x only if forward fails: the inner modules of a
+    Sequential are never asked to check anything on the way."""
+    calls = []
+
+    class Watched(mm.Dense):
+        def _check_input(self, x):
+            calls.append(x.shape)
+            super()._check_input(x)
+
+    model = mm.Sequential(Watched(2, 3), mm.ReLU(), Watched(3, 1))
+    model(torch.rand(4, 2))
+    assert calls == [], "a good input is not checked layer by layer"
+    with pytest.raises(ValueError):
+        model(torch.rand(4, 5))
+    assert calls == [(4, 5)], "a bad one is, once, by the module it failed in"
