@@ -34,8 +34,8 @@ with respect to x, a tensor of the shape of x; ⊙ is the entry-wise product;
 `backward` needs. `backward(grad_output)` takes ∂ℓ/∂(output), adds the
 gradients of the module's parameters into tensors the module owns, and
 returns ∂ℓ/∂(input). Both hold only the maths: each line that computes sits
-under the equation it computes. Input checks happen before, when you call
-`module(x)`, and the last section of the file holds them.
+under the equation it computes. Input checks are done by `module(x)`, the
+call you make, and the last section of the file holds them.
 
 Example, with x of shape (N, 2) and y of shape (N, 1):
 
@@ -483,9 +483,10 @@ class Sequential(Module):
 
 
 class Loss:
-    """Base class of the losses. `loss(prediction, target)` checks both, then
-    `forward` returns ℓ as a 0-dim tensor and saves what `backward()` needs;
-    `backward()` returns ∂ℓ/∂(prediction) for the last forward."""
+    """Base class of the losses. `loss(prediction, target)` checks the target
+    against the prediction, then `forward` returns ℓ as a 0-dim tensor and
+    saves what `backward()` needs; `backward()` returns ∂ℓ/∂(prediction) for
+    the last forward."""
 
     def __call__(self, prediction: Tensor, target: Tensor) -> Tensor:
         target = _check_target(self, prediction, target)
@@ -900,8 +901,11 @@ def _generators(module) -> Iterator:
 # The mistakes students make most get a clear error where the data is handed
 # over (`module(x)`, `loss(prediction, target)`, `Sequential(...)`, the
 # optimizers, `fit`, `accuracy`, `gradcheck`, `load_state_dict`), naming the
-# argument, what it got and what was expected. Rarer mistakes meet torch's
-# own error. No check changes a caller's tensor.
+# argument, what it got and what was expected. `module(x)` looks at x only
+# once forward has failed, so a good input costs nothing; what would pass
+# forward and be silently wrong (a target that broadcasts, rows that do not
+# match, NaN data) is checked first. Rarer mistakes meet torch's own error.
+# No check changes a caller's tensor.
 # ----------------------------------------------------------------------------
 
 
