@@ -900,3 +900,20 @@ def test_the_homework_import_check_marks_the_type_checking_line():
     from_torch = [line for line in done.stdout.splitlines() if line.startswith("from torch import")]
     runtime = [line for line in from_torch if "type hints only" not in line]
     assert runtime == ["from torch import empty"] and len(from_torch) == 2, done.stdout
+
+
+def test_a_figure_saved_at_200_dpi_is_shown_at_its_print_size(tmp_path):
+    # figures.py: width in pixels x 96 / dpi, from the PNG's pHYs chunk: 2.1 image pixels per
+    # CSS pixel for matplotlib's savefig(dpi=200), and a link to the full-size image.
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    figures = _load_hook("figures")
+    figure = plt.figure(figsize=(7, 5))
+    figure.savefig(tmp_path / "f.png", dpi=200)
+    plt.close(figure)
+    width, height, dpi = figures.png_size(tmp_path / "f.png")
+    assert (width, height) == (1400, 1000) and dpi == pytest.approx(200, abs=0.01)
+    assert figures.css_width(tmp_path / "f.png") == 672  # 7 inches
+    markdown = figures.render("![A figure](f.png)\n\n![An animation](a.gif)\n", tmp_path)
+    assert markdown == '[![A figure](f.png){ width="672" }](f.png)\n\n![An animation](a.gif)\n'
