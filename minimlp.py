@@ -634,7 +634,7 @@ class Adam(Optimizer):
     def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0) -> None:
         super().__init__(params, lr, weight_decay)
-        self.betas = tuple(_check_number("Adam", "betas", beta) for beta in betas)
+        self.betas = _check_number("Adam", "betas", betas)
         self.eps = _check_number("Adam", "eps", eps)
         self.t = 0  # steps taken
         self.m = [0.0] * len(self.params)  # m = 0 before the first step
@@ -935,26 +935,30 @@ def _check_batch(owner: str, x_name: str, x: object, y_name: str = "", y=None) -
 
 
 # What each number a user passes may be, in one table (as scikit-learn keeps its
-# parameter constraints): its type, its test, and how a message says it
-_SIZE = (numbers.Integral, lambda n: n >= 1, "an integer ≥ 1")
-_POSITIVE = (numbers.Real, lambda x: x > 0, "a number > 0")
-_NON_NEGATIVE = (numbers.Real, lambda x: x >= 0, "a number ≥ 0")
-_FRACTION = (numbers.Real, lambda x: 0 <= x < 1, "a number in [0, 1)")
+# parameter constraints): its type, how it is stored, its test, and how a
+# message says it
+_SIZE = (numbers.Integral, int, lambda n: n >= 1, "an integer ≥ 1")
+_POSITIVE = (numbers.Real, float, lambda x: x > 0, "a number > 0")
+_NON_NEGATIVE = (numbers.Real, float, lambda x: x >= 0, "a number ≥ 0")
+_FRACTION = (numbers.Real, float, lambda x: 0 <= x < 1, "a number in [0, 1)")
+_BETAS = ((tuple, list), lambda pair: tuple(map(float, pair)),
+          lambda pair: len(pair) == 2 and all(0 <= beta < 1 for beta in pair),
+          "a pair (β₁, β₂) of numbers in [0, 1)")
 _NUMBERS = {"in_features": _SIZE, "out_features": _SIZE, "epochs": _SIZE,
             "batch_size": _SIZE, "lr": _POSITIVE, "eps": _POSITIVE,
             "weight_decay": _NON_NEGATIVE, "momentum": _NON_NEGATIVE,
-            "p": _FRACTION, "betas": _FRACTION}
+            "p": _FRACTION, "betas": _BETAS}
 
 
 def _check_number(owner: str, name: str, value: object):
-    """`value` as an int or a float, if it is what `_NUMBERS[name]` says (numpy
-    numbers are fine, a bool is not)."""
-    kind, valid, expected = _NUMBERS[name]
+    """`value`, stored as `_NUMBERS[name]` says, if it is what that table asks
+    for (numpy numbers are fine, a bool is not)."""
+    kind, store, valid, expected = _NUMBERS[name]
     if isinstance(value, bool) or not isinstance(value, kind):
         raise TypeError(f"{owner}: {name} must be {expected}, got {value!r}")
     if not valid(value):  # NaN fails every comparison: refused too
         raise ValueError(f"{owner}: {name} must be {expected}, got {value!r}")
-    return int(value) if kind is numbers.Integral else float(value)
+    return store(value)
 
 
 # the modules of this file whose output has the shape of their input
@@ -993,11 +997,11 @@ def _check_target(loss: Loss, prediction: Tensor, target: object) -> Tensor:
         return target.long()
     if isinstance(loss, MSELoss):  # (a loss of your own takes its target as it is)
         _check_tensor(repr(loss), "target", target, floating=False)
-        shape = tuple(target.shape)
+        given = f"target {tuple(target.shape)}, prediction {tuple(prediction.shape)}"
         if prediction.dim() == 2 and prediction.shape[1] == 1 and target.dim() == 1:
             target = target.view(-1, 1)  # (N,) -> (N, 1), a view
         if target.shape != prediction.shape or target.is_complex():  # no broadcasting
-            raise ValueError(f"{loss!r}: target {shape} must match {prediction.shape}")
+            raise ValueError(f"{loss!r}: {given}: the shapes must match")
         target = target.to(prediction.dtype)  # a copy only when the dtypes differ
     return target
 
