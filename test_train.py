@@ -1,17 +1,24 @@
-"""Tests of train.py: the disk data, the command line, the saved figures and tables.
+"""Tests of train.py: the disk data, the command line, the saved figures and tables,
+the live window and Ctrl-C.
 
-Most tests call train.main() in-process with few epochs; two run the script as a
-subprocess, headless (MPLBACKEND=Agg), as a user or CI would. The accuracy of
-the default run over seeds 0-9 is the one slow test.
+Most tests call train.main() in-process with few epochs; some run the script as a
+subprocess, headless (MPLBACKEND=Agg), as a user or CI would. The slow ones: the
+accuracy of the default run over seeds 0-9, and the live window on a real X
+display (Xvfb and the openbox window manager, skipped saying why where they are
+missing).
 """
 
 import csv
 import json
 import math
 import os
+import re
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -159,10 +166,38 @@ def test_diverging_loss_is_a_message_not_a_traceback(capsys):
 
 
 def test_chance_level_says_so_and_suggests_a_smaller_lr(capsys):
-    # lr 100 saturates the Sigmoid at once: the net predicts one class everywhere.
+    # lr 100 saturates the Sigmoid at once: the net predicts one class everywhere,
+    # and the loss stops falling after the first epoch.
     assert train.main(["--lr", "100", "--epochs", "5", "--no-plot"]) == 1
     err = capsys.readouterr().err
-    assert "chance" in err and "--lr 10" in err, err
+    assert "chance" in err and "stopped falling" in err and "--lr 10" in err, err
+
+
+def test_a_short_run_is_under_trained_not_a_failure(capsys):
+    # Five epochs end near chance (59 %) with the loss still falling: too few
+    # epochs, not a wrong learning rate.
+    assert train.main(["--epochs", "5", "--no-plot"]) == 0
+    captured = capsys.readouterr()
+    assert "under-trained" in captured.out and "--epochs" in captured.out, captured.out
+    assert "--lr" not in captured.out + captured.err  # no advice about the lr
+
+
+@pytest.mark.parametrize("losses, falling", [
+    ([0.235, 0.227, 0.220, 0.215, 0.2136], True),  # --epochs 5
+    ([0.48, 0.49, 0.49, 0.49, 0.49], False),       # lr 100: saturated at once
+    ([0.25, 0.20, 0.21, 0.22, 0.26], False),       # rising again
+    ([0.25], False),                               # one epoch: no trend
+    ([], False),                                   # --no-history
+])
+def test_still_falling_reads_the_recent_trend(losses, falling):
+    assert train.still_falling(losses) is falling
+
+
+def test_training_time_is_stated_once(capsys):
+    assert train.main(["--epochs", "20", "--no-plot"]) == 0
+    out = capsys.readouterr().out
+    assert out.count(" s ") + out.count(" s)") == 1, out  # the final line alone
+    assert "final accuracy after 20 epochs (" in out
 
 
 def test_seeds_table(tmp_path, capsys):
@@ -212,7 +247,7 @@ def test_headless_setup_never_goes_live(monkeypatch, capsys):
     monkeypatch.setattr(sys, "platform", "linux")
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    plt, live = extras.setup_matplotlib(want_live=True)
+    live = extras.setup_matplotlib(want_live=True)
     assert live is False  # --live without a display: figures are saved instead
     assert "no display" in capsys.readouterr().out
 
@@ -310,6 +345,41 @@ def test_script_headless_run_saves_figures_and_says_so(tmp_path):
     assert durations[-1] >= 5 * durations[0]  # a pause on the last frame
 
 
+def test_saving_figures_opens_no_window(tmp_path):
+    # The saved figures never go through pyplot: with a GUI backend, each pyplot
+    # figure would be a window popping up (and taking the focus).
+    code = (f"import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt\n"
+            f"made = []\n"
+            f"real = plt.figure\n"
+            f"plt.figure = lambda *a, **k: made.append(1) or real(*a, **k)\n"
+            f"import train\n"
+            f"status = train.main(['--epochs', '2', '--out', {str(tmp_path)!r}])\n"
+            f"assert status == 0 and made == [], (status, made)\n")
+    process = subprocess.run([sys.executable, "-c", code], cwd=HERE, capture_output=True,
+                             text=True, timeout=120)
+    assert process.returncode == 0, process.stderr
+    assert (tmp_path / "history.png").exists()
+
+
+def test_ctrl_c_stops_a_run_with_one_line_and_status_130():
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    process = subprocess.Popen(
+        [sys.executable, "train.py", "--no-plot", "--epochs", "1000000"], cwd=HERE,
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = process.stdout.readline()  # the settings, then epoch 1 once training runs
+    second = process.stdout.readline()
+    assert second.startswith("epoch    1/"), first + second
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("interrupted at epoch "), err
+    epoch = int(re.search(r"at epoch (\d+) of", lines[0]).group(1))
+    assert 1 <= epoch < 1000000  # stopped at once, not at the end
+    assert f"final accuracy after {epoch} epochs" in out  # what was measured is kept
+
+
 def test_no_plot_never_imports_matplotlib():
     code = ("import sys, train; train.main(['--epochs', '1', '--no-plot']); "
             "assert 'matplotlib' not in sys.modules, 'matplotlib imported'")
@@ -393,3 +463,138 @@ def test_default_run_median_test_accuracy_over_ten_seeds():
     args = args_for()
     accuracies = [train.run_experiment(args, seed)["test_acc"] for seed in range(10)]
     assert statistics.median(accuracies) >= 0.99, accuracies
+
+
+# ---------------------------------------------------------------------------
+# The live window on a real X display: Xvfb with a window manager (openbox),
+# matplotlib's TkAgg backend, observed from outside as a user sees it.
+
+X_TOOLS = ("Xvfb", "openbox", "xdotool", "import")
+
+
+def x_tool_problem():
+    """Why the live-window tests cannot run here (None when they can)."""
+    missing = [tool for tool in X_TOOLS if shutil.which(tool) is None]
+    if missing:
+        return (f"needs {', '.join(missing)} (Debian: apt-get install xvfb openbox "
+                f"xdotool imagemagick)")
+    try:
+        import tkinter  # noqa: F401
+    except ImportError:
+        return "this Python has no tkinter, which matplotlib's TkAgg window needs"
+    return None
+
+
+@pytest.fixture(scope="module")
+def x_display(tmp_path_factory):
+    """A fresh X display with openbox; yields its environment for subprocesses."""
+    problem = x_tool_problem()
+    if problem:
+        pytest.skip(problem)
+    number = next(n for n in range(140, 200) if not os.path.exists(f"/tmp/.X{n}-lock"))
+    env = {**os.environ, "DISPLAY": f":{number}", "MPLBACKEND": "TkAgg"}
+    env.pop("WAYLAND_DISPLAY", None)
+    logs = tmp_path_factory.mktemp("x")
+    server = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1280x800x24",
+                               "-nolisten", "tcp"], stdout=open(logs / "xvfb.log", "w"),
+                              stderr=subprocess.STDOUT)
+    manager = None
+    try:
+        for _ in range(100):  # up within a few seconds
+            if subprocess.run(["xdotool", "getdisplaygeometry"], env=env,
+                              capture_output=True).returncode == 0:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.skip(f"Xvfb :{number} did not start: {(logs / 'xvfb.log').read_text()}")
+        manager = subprocess.Popen(["openbox"], env=env, stdout=open(logs / "wm.log", "w"),
+                                   stderr=subprocess.STDOUT)
+        time.sleep(1)
+        yield env
+    finally:
+        for process in (manager, server):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=10)
+
+
+def visible_windows(env):
+    """(window id, title) of every visible X window that has a title."""
+    ids = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "."], env=env,
+                         capture_output=True, text=True).stdout.split()
+    names = [subprocess.run(["xdotool", "getwindowname", i], env=env, capture_output=True,
+                            text=True).stdout.strip() for i in ids]
+    return [(i, name) for i, name in zip(ids, names) if name]
+
+
+def screen_pixels(env):
+    """The whole screen's pixels, raw RGB bytes."""
+    return subprocess.run(["import", "-window", "root", "-depth", "8", "rgb:-"], env=env,
+                          capture_output=True, check=True).stdout
+
+
+def watch_live_run(env, out, until_epoch, epochs=3000):
+    """Start a live train.py; watch the screen and the windows every ~0.25 s
+    until the window title says until_epoch. Returns (process, samples); each
+    sample is (seconds, windows, epoch in the title, screen pixels)."""
+    process = subprocess.Popen(
+        [sys.executable, "train.py", "--epochs", str(epochs), "--out", str(out)],
+        cwd=HERE, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    start, samples = time.perf_counter(), []
+    while time.perf_counter() - start < 120 and process.poll() is None:
+        windows = visible_windows(env)
+        titles = [name for _, name in windows if name.startswith("train.py")]
+        epoch = None
+        if titles and " epoch " in titles[0]:
+            epoch = int(titles[0].split(" epoch ")[1].split()[0])
+        samples.append((time.perf_counter() - start, windows, epoch, screen_pixels(env)))
+        if epoch is not None and epoch >= until_epoch:
+            break
+        time.sleep(0.25)
+    return process, samples
+
+
+@pytest.mark.slow
+def test_live_window_is_redrawn_while_training_and_ctrl_c_stops_it(x_display, tmp_path):
+    process, samples = watch_live_run(x_display, tmp_path, until_epoch=600)
+    process.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal sends
+    out, err = process.communicate(timeout=120)
+    shown = [(pixels, epoch) for _, windows, epoch, pixels in samples if epoch]
+    assert shown, (out, err)  # the window appeared, titled with the epoch
+    # One window: the live one (saving figures opens none).
+    assert all(len(windows) <= 1 for _, windows, _, _ in samples), samples[-1][1]
+    # Live: many different pictures on the screen, the epoch advancing.
+    epochs = [epoch for _, epoch in shown]
+    assert epochs == sorted(epochs) and len(set(epochs)) >= 5, epochs
+    assert len({pixels for pixels, _ in shown}) >= 5  # the canvas itself changed
+    assert epochs[0] <= 50, epochs  # shown from the start, not first at epoch 100
+    # Ctrl-C: status 130, one line naming the epoch, no traceback, results kept.
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("interrupted at epoch "), err
+    stopped = int(re.search(r"at epoch (\d+) of", lines[0]).group(1))
+    assert epochs[-1] <= stopped < 3000  # stopped at once, not at the end
+    assert f"final accuracy after {stopped} epochs" in out
+    for name in ("decision_regions.png", "history.png", "training.gif"):
+        assert (tmp_path / name).stat().st_size > 1000, name
+
+
+@pytest.mark.slow
+def test_closing_the_live_window_stops_training_and_exits_0(x_display, tmp_path):
+    process, samples = watch_live_run(x_display, tmp_path, until_epoch=300)
+    window = next(i for i, name in samples[-1][1] if name.startswith("train.py"))
+    # Close it as a user does: openbox's Alt+F4 on the active window.
+    subprocess.run(["xdotool", "windowactivate", "--sync", window], env=x_display,
+                   timeout=30)
+    subprocess.run(["xdotool", "key", "alt+F4"], env=x_display, timeout=30)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("window closed at epoch "), err
+    stopped = int(re.search(r"at epoch (\d+) of", lines[0]).group(1))
+    assert stopped < 3000 and f"final accuracy after {stopped} epochs" in out
+    assert "close it" not in out  # no window left to close
+    assert visible_windows(x_display) == []  # and none came back for the figures
+    assert (tmp_path / "training.gif").exists()

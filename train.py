@@ -111,7 +111,7 @@ def run_experiment(args, seed, on_epoch=None):
     args.dtype: a float64 run sees the very same points and weights as a
     float32 one.
     on_epoch(epoch, model, history), if given, is called after every epoch
-    (progress lines, snapshots for the figures).
+    (progress lines, snapshots for the figures); returning False stops training.
     """
     # 1. Data: 1000 training and 1000 validation points, args.test_points test points.
     dtype = getattr(torch, args.dtype)
@@ -131,11 +131,15 @@ def run_experiment(args, seed, on_epoch=None):
         optimizer = SGD(model.param(), lr=args.lr, momentum=args.momentum,
                         weight_decay=args.weight_decay)
 
+    epochs_run = 0
+
     def after_epoch(epoch, model, history):
+        nonlocal epochs_run
+        epochs_run = epoch + 1
         if args.schedule == "cosine":
             optimizer.lr = args.lr * (1 + math.cos(math.pi * (epoch + 1) / args.epochs)) / 2
         if on_epoch is not None:
-            on_epoch(epoch, model, history)
+            return on_epoch(epoch, model, history)
 
     # 4. Training: shuffled mini-batches, the loss and accuracy of both sets
     #    recorded after every epoch (the report's "compute history").
@@ -148,7 +152,7 @@ def run_experiment(args, seed, on_epoch=None):
 
     # 5. Evaluation: errors on the three sets, counted point by point.
     result = {"seed": seed, "model": model, "history": history, "data": data,
-              "seconds": seconds}
+              "seconds": seconds, "epochs": epochs_run}
     for split, (x, y) in data.items():
         result[f"{split}_errors"] = count_errors(model, x, y)
         result[f"{split}_acc"] = 1 - result[f"{split}_errors"] / len(x)
@@ -214,80 +218,138 @@ CHANCE = 0.6  # a test accuracy at or below this is no better than a coin (50 %)
 
 
 def run_single(args):
-    """One seed: progress lines, the final accuracies, the figures."""
+    """One seed: progress lines, the final accuracies, the figures (and the live
+    window). Returns the exit status."""
     print(f"{extras.describe(args)}; seed {args.seed}", flush=True)
-    recorder = None
-    if args.plot:
-        recorder = extras.Recorder(args, make_data(args.seed)["val"], predict_class,
-                                   circle=(CENTRE, RADIUS))
-    progress = extras.Progress(args)
+    with extras.StopRequest() as stop:
+        recorder = None
+        if args.plot:
+            recorder = extras.Recorder(args, make_data(args.seed)["val"], predict_class,
+                                       circle=(CENTRE, RADIUS), stop=stop)
+            recorder.snapshot(0, build_model(args, stream(args.seed, "init")), None)
+        progress = extras.Progress(args)
 
-    def on_epoch(epoch, model, history):
-        progress(epoch, history)
+        def on_epoch(epoch, model, history):
+            progress(epoch, history)
+            if recorder is not None:
+                recorder.snapshot(epoch + 1, model, history)
+            return stop.reason is None  # Ctrl-C or a closed window: stop now
+
+        result = run_experiment(args, args.seed, on_epoch=on_epoch)
+        stopped = stop.reason  # None when training ran to the end
+        if stopped:
+            print(f"{stopped} at epoch {result['epochs']} of {args.epochs}: training "
+                  f"stopped; what follows is the model as it is", file=sys.stderr,
+                  flush=True)
+        window = recorder.window if recorder is not None else None
+        extras.print_final(result, window.seconds if window else None)
+        status = 0 if stopped else verdict(result, args)  # stopped: too soon to judge
         if recorder is not None:
-            recorder.snapshot(epoch + 1, model, history)
-
-    if recorder is not None:
-        recorder.snapshot(0, build_model(args, stream(args.seed, "init")), None)
-    result = run_experiment(args, args.seed, on_epoch=on_epoch)
-    extras.print_final(result)
-    if recorder is not None:
-        extras.save_figures(args, result, recorder)
-    return 1 if at_chance(result, args) else 0
+            extras.save_figures(args, result, recorder)
+        if window is not None and not stopped:
+            print("the window stays open: close it (or press Ctrl-C here) to exit",
+                  flush=True)
+            window.finish(f"Done: test accuracy {100 * result['test_acc']:.2f} %. "
+                          f"Close this window (or press Ctrl-C in the terminal) to exit.",
+                          wait=True)
+    if stopped == "interrupted":
+        return 130
+    return 0 if stopped == "window closed" else status
 
 
 def run_seeds(args):
     """--seeds N: seeds args.seed .. args.seed + N - 1, no figures; a table.
 
     A seed whose loss diverges is recorded as diverged and the others go on.
+    Ctrl-C stops at once and saves the table of the seeds done so far.
     """
     print(f"{extras.describe(args)}; seeds {args.seed}..{args.seed + args.seeds - 1}",
           flush=True)
     rows = []
-    for seed in range(args.seed, args.seed + args.seeds):
-        try:
-            result = run_experiment(args, seed)
-        except FloatingPointError as error:
-            print(f"seed {seed}: diverged ({error})", flush=True)
-            rows.append(extras.diverged_row(seed))
-            continue
-        rows.append({**{column: result[column] for column in extras.COLUMNS},
-                     "diverged": False})
-        print(f"seed {seed}: test accuracy {100 * result['test_acc']:.2f} % "
-              f"({result['test_errors']} errors of {args.test_points}, "
-              f"{result['seconds']:.1f} s)", flush=True)
-        at_chance(result, args)
-    extras.save_table(args, rows)
-    failed = [row["seed"] for row in rows if row["diverged"] or row["test_acc"] <= CHANCE]
-    return 1 if failed else 0
+    with extras.StopRequest() as stop:
+        for seed in range(args.seed, args.seed + args.seeds):
+            try:
+                result = run_experiment(args, seed, lambda *_: stop.reason is None)
+            except FloatingPointError as error:
+                print(f"seed {seed}: diverged ({error})", flush=True)
+                rows.append(extras.diverged_row(seed))
+                continue
+            if stop.reason:
+                print(f"interrupted at epoch {result['epochs']} of seed {seed}: the "
+                      f"table keeps the {len(rows)} seeds done", file=sys.stderr, flush=True)
+                break
+            rows.append({**{column: result[column] for column in extras.COLUMNS},
+                         "diverged": False})
+            print(f"seed {seed}: test accuracy {100 * result['test_acc']:.2f} % "
+                  f"({result['test_errors']} errors of {args.test_points}, "
+                  f"{result['seconds']:.1f} s)", flush=True)
+            rows[-1]["failed"] = verdict(result, args) != 0
+    if rows:
+        extras.save_table(args, [{k: v for k, v in row.items() if k != "failed"}
+                                 for row in rows])
+    if stop.reason:
+        return 130
+    return 1 if any(row["diverged"] or row.get("failed") for row in rows) else 0
 
 
-def at_chance(result, args):
-    """True, with a message, when the test accuracy is no better than chance."""
+def verdict(result, args):
+    """0 when the network learned, or when it is near chance but its loss is still
+    falling (too few epochs: said, not an error); 1, saying why, when it is near
+    chance because the loss stopped falling (a learning-rate problem)."""
     if result["test_acc"] > CHANCE:
+        return 0
+    losses, epochs = result["history"].train_loss, result["epochs"]
+    where = (f"seed {result['seed']}: after {epochs} epoch{'s' * (epochs > 1)} the test "
+             f"accuracy {100 * result['test_acc']:.1f} % is near chance (50 %)")
+    longer = (f"train longer (--epochs; the default is {EPOCHS})" if args.epochs < EPOCHS
+              else "train longer, or with a larger --lr")
+    if len(losses) == 1:
+        print(f"{where}; one epoch is too few to learn, or to tell a trend: {longer}.",
+              flush=True)
+        return 0
+    if still_falling(losses):
+        print(f"{where}, but the training loss is still falling ({losses[0]:.4g} after "
+              f"epoch 1, {losses[-1]:.4g} after epoch {len(losses)}): the network is "
+              f"under-trained, not broken; {longer}.", flush=True)
+        return 0
+    why = ("the training loss stopped falling "
+           f"({losses[0]:.4g} after epoch 1, {losses[-1]:.4g} after epoch {len(losses)})"
+           if losses else
+           "(--no-history: no loss curve to tell whether it was still falling)")
+    print(f"{where}: {why}. The learning rate {args.lr:g} is probably too large; "
+          f"try --lr {args.lr / 10:g}.", file=sys.stderr, flush=True)
+    return 1
+
+
+def still_falling(losses):
+    """True when the loss fell over the last quarter of the epochs (by 0.1 % at
+    least) to below where it started: training was still making progress."""
+    if len(losses) < 2:
         return False
-    print(f"seed {result['seed']}: test accuracy {100 * result['test_acc']:.1f} % is "
-          f"chance level: the network learned nothing. The learning rate {args.lr:g} "
-          f"is probably too large; try --lr {args.lr / 10:g}.", file=sys.stderr)
-    return True
+    recent = losses[-1 - max(1, len(losses) // 4):]
+    return losses[-1] < 0.999 * min(recent[:-1]) and losses[-1] < losses[0]
 
 
 def main(argv=None):
     """Entry point; argv as sys.argv[1:] (None: the real command line).
 
-    Returns the exit status: 0, or 1 when a run diverged or ended at chance.
+    Returns the exit status: 0; 1 when a run diverged or ended at chance with a
+    loss that stopped falling; 130 after Ctrl-C.
     """
     args = extras.parse_args(argv, DEFAULTS)
     # The matrices are tiny (at most 1000 x 25): one thread is fastest, and on
     # a busy machine extra threads only wait for each other.
     torch.set_num_threads(1)
-    if args.seeds is not None:
-        return run_seeds(args)
     try:
+        if args.seeds is not None:
+            return run_seeds(args)
         return run_single(args)
     except FloatingPointError as error:  # fit() names the epoch and what to try
         print(f"training stopped: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # a second Ctrl-C, while the figures were written
+        print("interrupted again: stopped before everything was written", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import csv
 import json
 import math
 import os
+import signal
 import statistics
 import sys
 import time
@@ -158,7 +159,6 @@ class Progress:
     def __init__(self, args, lines=10):
         self.epochs = args.epochs
         self.every = max(1, args.epochs // lines)
-        self.start = time.perf_counter()
 
     def __call__(self, epoch, history):
         done = epoch + 1
@@ -170,12 +170,17 @@ class Progress:
                      f"acc {100 * history.train_acc[epoch]:6.2f} %"
                      f"  validation loss {history.val_loss[epoch]:.5f} "
                      f"acc {100 * history.val_acc[epoch]:6.2f} %")
-        print(f"{line}  ({time.perf_counter() - self.start:.1f} s)", flush=True)
+        print(line, flush=True)
 
 
-def print_final(result):
-    """Final accuracy and error count on the three sets."""
-    print(f"final accuracy, {result['seconds']:.1f} s of training:")
+def print_final(result, window_seconds=None):
+    """The training time (once) and the final accuracy and error count on the
+    three sets."""
+    drawing = ("" if window_seconds is None
+               else f", {window_seconds:.1f} s of it drawing the live window")
+    seconds = result["seconds"]
+    print(f"final accuracy after {result['epochs']} epochs "
+          f"({seconds:.{1 if seconds >= 1 else 2}f} s of training{drawing}):")
     for split, name in (("train", "train"), ("val", "validation"), ("test", "test")):
         n = len(result["data"][split][0])
         print(f"  {name:<10}  {100 * result[split + '_acc']:6.2f} %  "
@@ -248,8 +253,12 @@ def save_table(args, rows):
 
 
 # ---------------------------------------------------------------------------
+# ---------------------------------------------------------------------------
 # Figures. Colours as in the report: green = class 1 (inside), red = class 0;
 # misclassified points in blue. Region colours are pale so points stand out.
+#
+# The saved figures are matplotlib.figure.Figure objects drawn by Agg, never
+# pyplot's: saving them opens no window. The live window is the only pyplot figure.
 
 REGION_COLOURS = ("#f6c6c6", "#c8ecc8")  # predicted 0, predicted 1
 POINT_COLOURS = ("#c62828", "#2e7d32")   # true 0, true 1 (correctly classified)
@@ -260,6 +269,10 @@ FRAME_MS = 150      # each frame shows this long ...
 LAST_FRAME_MS = 2500  # ... and the last one this long, before the GIF loops
 POINTS_SHOWN = 1000   # test points drawn on the regions (the first ones)
 NON_INTERACTIVE = {"agg", "pdf", "ps", "svg", "pgf", "cairo", "template"}
+DPI = 200  # the PNGs: sharp on a page that shows them at half their width or less
+# Text of the saved figures, large enough to read when a phone shrinks them.
+SAVED_STYLE = {"font.size": 11, "axes.titlesize": 11, "axes.labelsize": 11,
+               "legend.fontsize": 10, "xtick.labelsize": 10, "ytick.labelsize": 10}
 
 
 def variant_label(args, seed):
@@ -292,14 +305,14 @@ def grid_points():
 
 
 class Recorder:
-    """Snapshots of the decision regions for the GIF (and the live window).
+    """Snapshots of the decision regions for the GIF and the live window.
 
     snapshot(epoch, model, history) is called before training (epoch 0) and
-    after every epoch; it works only on the GIF's epochs and, when live, every
-    few epochs, so it costs little time.
+    after every epoch; it works only on the GIF's epochs and when the live
+    window is due for a redraw, so it costs little time.
     """
 
-    def __init__(self, args, val, predict_class, circle):
+    def __init__(self, args, val, predict_class, circle, stop):
         self.args = args
         self.circle = circle  # (centre, radius) of the true disk
         self.x_val, y_val = val
@@ -308,20 +321,23 @@ class Recorder:
         self.frame_epochs = set(frame_epochs(args.epochs))
         self.grid = grid_points()
         self.frames = []  # (epoch, regions (GRID, GRID), predicted val classes (n,))
-        self.plt, self.live = setup_matplotlib(args.live)
-        self.window = LiveWindow(self) if self.live else None
+        self.live = setup_matplotlib(args.live)
+        self.window = LiveWindow(self, stop) if self.live else None
 
-    def snapshot(self, epoch, model, history):
-        in_gif = epoch in self.frame_epochs
-        in_window = self.window is not None and self.window.due(epoch)
+    def snapshot(self, epoch, model, history, last=False):
+        """Record epoch's regions for the GIF and/or redraw the window, if due;
+        last=True: the last epoch of the run (always drawn and kept)."""
+        start = time.perf_counter()
+        in_gif = epoch in self.frame_epochs or last
+        in_window = self.window is not None and self.window.due(epoch, last)
         if not (in_gif or in_window):
             return
         regions = self.predict_class(model, self.grid).reshape(GRID, GRID)
         predicted = self.predict_class(model, self.x_val)
-        if in_gif:
+        if in_gif and not (self.frames and self.frames[-1][0] == epoch):
             self.frames.append((epoch, regions, predicted))
         if in_window:
-            self.window.update(epoch, regions, predicted, history)
+            self.window.update(epoch, regions, predicted, history, start)
 
     def title(self, epoch, predicted):
         accuracy = float((predicted == self.y_val).float().mean())
@@ -337,7 +353,8 @@ def display_available():
 
 
 def setup_matplotlib(want_live):
-    """Import pyplot (Agg when headless); return (plt, live).
+    """Choose matplotlib's backend (Agg when headless); True when a live window
+    will be shown.
 
     want_live is None (auto: live when a window can open), True (--live) or
     False (--no-live). A run without a display never blocks: it saves its
@@ -346,28 +363,37 @@ def setup_matplotlib(want_live):
     import matplotlib
     if not display_available():
         matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     interactive = matplotlib.get_backend().lower() not in NON_INTERACTIVE
     if want_live and not interactive:
         print("no display found: no live window, the figures are saved instead")
-    return plt, bool(interactive and want_live is not False)
+    return bool(interactive and want_live is not False)
+
+
+def new_figure(figsize, **kwargs):
+    """A figure for saving: drawn by Agg and unknown to pyplot, so it opens no window."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=figsize, **kwargs)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def draw_regions(ax, regions, circle, marker_size=9):
     """Regions image, the true circle and (empty) point sets on ax, square axes.
 
-    Returns (image, points); fill the points with update_points().
+    Returns (image, circle patch, points); fill the points with update_points().
     """
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Circle
     image = ax.imshow(regions, origin="lower", extent=(0, 1, 0, 1), vmin=0, vmax=1,
                       cmap=ListedColormap(REGION_COLOURS), interpolation="nearest")
-    ax.add_patch(Circle(*circle, fill=False, color="black", lw=1, ls="--", zorder=3))
+    patch = ax.add_patch(Circle(*circle, fill=False, color="black", lw=1, ls="--",
+                                zorder=3))
     right = ax.scatter([], [], s=marker_size, linewidths=0, zorder=2)
     wrong = ax.scatter([], [], s=3 * marker_size, color=WRONG_COLOUR, edgecolors="white",
                        linewidths=0.6, zorder=4)
     ax.set(xlim=(0, 1), ylim=(0, 1), aspect="equal", xlabel="$x_1$", ylabel="$x_2$")
-    return image, (right, wrong)
+    return image, patch, (right, wrong)
 
 
 def update_points(points, x, predicted, true):
@@ -379,29 +405,26 @@ def update_points(points, x, predicted, true):
     wrong.set_offsets(x[~ok].numpy().reshape(-1, 2))
 
 
-def region_legend(ax, **kwargs):
-    """Legend of the region plot: region colours, point colours, the circle."""
+def region_handles():
+    """Legend entries of the region plot: region colours, point colours, the circle."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
-    dot = dict(marker="o", linestyle="none", markersize=5)
-    handles = [Patch(color=REGION_COLOURS[1], label="predicted inside (1)"),
-               Patch(color=REGION_COLOURS[0], label="predicted outside (0)"),
-               Line2D([], [], color=POINT_COLOURS[1], label="correct, inside", **dot),
-               Line2D([], [], color=POINT_COLOURS[0], label="correct, outside", **dot),
-               Line2D([], [], color=WRONG_COLOUR, label="misclassified", **dot),
-               Line2D([], [], color="black", ls="--", label="true circle")]
-    ax.legend(handles=handles, fontsize=8, **kwargs)
+    dot = dict(marker="o", linestyle="none", markersize=6)
+    return [Patch(color=REGION_COLOURS[1], label="predicted inside (1)"),
+            Patch(color=REGION_COLOURS[0], label="predicted outside (0)"),
+            Line2D([], [], color=POINT_COLOURS[1], label="correct, inside", **dot),
+            Line2D([], [], color=POINT_COLOURS[0], label="correct, outside", **dot),
+            Line2D([], [], color=WRONG_COLOUR, label="misclassified", **dot),
+            Line2D([], [], color="black", ls="--", label="true circle")]
 
 
 def loss_name(args):
-    return ("cross-entropy loss" if args.loss == "ce"
-            else "MSE loss (mean over points and outputs)")
+    return "cross-entropy loss" if args.loss == "ce" else "MSE loss"
 
 
 def draw_curves(ax_loss, ax_acc, history, args):
     """Loss (log scale) and accuracy (%) of training and validation against the
-    epoch (log scale: every epoch shows, the first ones too); an inset zooms
-    on the last accuracies."""
+    epoch (log scale: every epoch shows, the first ones too)."""
     epochs = range(1, len(history) + 1)
     lines = {}
     for name, colour, label in (("train", "tab:blue", "training"),
@@ -412,12 +435,18 @@ def draw_curves(ax_loss, ax_acc, history, args):
             epochs, [100 * a for a in getattr(history, name + "_acc")], color=colour,
             label=label)
     ax_loss.set(yscale="log", xscale="log", ylabel=loss_name(args))
+    if args.loss == "mse":  # in the empty corner: the curves start high, fall right
+        ax_loss.text(0.02, 0.04, "mean over points and outputs", color="dimgrey",
+                     fontsize="small", transform=ax_loss.transAxes)
     ax_acc.set(ylim=(40, 101), ylabel="accuracy (%)", xlabel="epoch (log scale)")
+    # Chance at the right end, under its line: a run that learns is far above it
+    # there, while its first epochs (left) may start near 50 %.
     ax_acc.axhline(50, color="grey", lw=0.8, ls=":")
-    ax_acc.text(1.05, 51, "chance", color="grey", fontsize=8)
+    ax_acc.text(0.99, 49, "chance", color="grey", fontsize="small", ha="right",
+                va="top", transform=ax_acc.get_yaxis_transform())
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
-    ax_loss.legend(fontsize=8)
+    ax_loss.legend(loc="upper right")
     return lines
 
 
@@ -425,70 +454,71 @@ def zoom_inset(ax_acc, history):
     """An inset of the accuracy over the last half of the epochs, 97-100 %."""
     n = len(history)
     values = [100 * a for a in history.train_acc[n // 2:] + history.val_acc[n // 2:]]
-    inset = ax_acc.inset_axes([0.45, 0.1, 0.5, 0.5])
+    inset = ax_acc.inset_axes([0.42, 0.24, 0.54, 0.46])
     epochs = range(n // 2 + 1, n + 1)
     for name, colour in (("train", "tab:blue"), ("val", "tab:orange")):
         inset.plot(epochs, [100 * a for a in getattr(history, name + "_acc")[n // 2:]],
                    color=colour)
     inset.set_ylim(min(97.0, min(values) - 0.2), 100.2)
-    inset.set_title(f"zoom: epochs {n // 2 + 1}-{n}", fontsize=8)
-    inset.tick_params(labelsize=7)
+    inset.set_title(f"zoom: epochs {n // 2 + 1}-{n}", fontsize="small")
+    inset.tick_params(labelsize="small")
     inset.grid(alpha=0.3)
 
 
-def save_regions(plt, path, result, recorder):
+def save_regions(path, result, recorder):
     """Final decision regions with (the first 1000) test points."""
     model, args, predict_class = result["model"], recorder.args, recorder.predict_class
     x_test, y_test = result["data"]["test"]
     shown = slice(0, POINTS_SHOWN)
     regions = predict_class(model, grid_points()).reshape(GRID, GRID)
-    fig, ax = plt.subplots(figsize=(7.0, 5.6))
-    fig.subplots_adjust(left=0.085, right=0.7, top=0.86, bottom=0.1)
-    _, points = draw_regions(ax, regions, recorder.circle)
+    fig = new_figure((6.2, 7.4), layout="constrained")
+    ax = fig.add_subplot()
+    _, _, points = draw_regions(ax, regions, recorder.circle)
     update_points(points, x_test[shown], predict_class(model, x_test[shown]),
                   y_test[shown].reshape(-1).long())
-    region_legend(ax, loc="upper left", bbox_to_anchor=(1.03, 1.0))
+    fig.legend(handles=region_handles(), loc="outside lower center", ncol=2)
     n = len(x_test)
     note = "" if n <= POINTS_SHOWN else f" (first {POINTS_SHOWN} shown)"
     ax.set_title(f"Test set: accuracy {100 * result['test_acc']:.2f} %, "
-                 f"{result['test_errors']} errors of {n}{note}", fontsize=10)
-    fig.suptitle(variant_label(args, result["seed"]), fontsize=8, color="dimgrey")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+                 f"{result['test_errors']} errors of {n}{note}")
+    fig.suptitle(variant_label(args, result["seed"]), fontsize="small", color="dimgrey")
+    fig.savefig(path, dpi=DPI)
 
 
-def save_history(plt, path, result, args):
+def save_history(path, result, args):
     """Loss and accuracy curves of training and validation, every epoch."""
     history = result["history"]
-    fig, (ax_loss, ax_acc) = plt.subplots(2, 1, figsize=(7, 7), sharex=True)
+    fig = new_figure((7, 7.4), layout="constrained")
+    ax_loss, ax_acc = fig.subplots(2, 1, sharex=True)
     draw_curves(ax_loss, ax_acc, history, args)
     zoom_inset(ax_acc, history)
     ax_loss.set_title(f"After each epoch, on the whole sets: final training "
                       f"{100 * history.train_acc[-1]:.2f} %, validation "
-                      f"{100 * history.val_acc[-1]:.2f} %", fontsize=10)
-    fig.suptitle(variant_label(args, result["seed"]), fontsize=8, color="dimgrey")
-    fig.subplots_adjust(left=0.12, right=0.97, top=0.9, bottom=0.08, hspace=0.08)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+                      f"{100 * history.val_acc[-1]:.2f} %")
+    fig.suptitle(variant_label(args, result["seed"]), fontsize="small", color="dimgrey")
+    fig.savefig(path, dpi=DPI)
 
 
-def save_animation(plt, path, recorder):
+def save_animation(path, recorder):
     """An animated GIF of the decision regions (validation points) over training:
     the static parts are drawn once, each frame changes only the image, the
     points and the title; the last frame stays LAST_FRAME_MS."""
     import numpy
     from PIL import Image
     args = recorder.args
-    fig, ax = plt.subplots(figsize=(5.4, 5.8))
-    fig.subplots_adjust(left=0.1, right=0.97, top=0.88, bottom=0.08)
-    image, points = draw_regions(ax, recorder.frames[0][1], recorder.circle,
-                                 marker_size=14)
+    fig = new_figure((5.4, 6.5))
+    fig.subplots_adjust(left=0.1, right=0.97, top=0.885, bottom=0.2)
+    image, patch, points = draw_regions(fig.add_subplot(), recorder.frames[0][1],
+                                        recorder.circle, marker_size=14)
+    ax = image.axes
     title = ax.set_title("", fontsize=12)
-    fig.text(0.5, 0.965, variant_label(args, args.seed), ha="center", va="top",
+    fig.text(0.5, 0.97, variant_label(args, args.seed), ha="center", va="top",
              fontsize=7, color="dimgrey")
+    fig.legend(handles=region_handles(), loc="lower center", ncol=2,
+               fontsize=9, frameon=False, borderaxespad=0.3)
     # Blitting: draw everything that never changes once, then per frame restore
     # that background and draw only the changing artists, in their z-order.
-    changing = [image, points[0], ax.patches[0], points[1], title]
+    changing = [image, points[0], patch, points[1], title]
     for artist in changing:
         artist.set_animated(True)
     fig.canvas.draw()
@@ -504,7 +534,6 @@ def save_animation(plt, path, recorder):
         rgb = Image.fromarray(numpy.asarray(fig.canvas.buffer_rgba())[..., :3])
         palette = frames[0] if frames else None
         frames.append(rgb.quantize(palette=palette) if palette else rgb.quantize(64))
-    plt.close(fig)
     durations = [FRAME_MS] * (len(frames) - 1) + [LAST_FRAME_MS]
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations,
                    loop=0)
@@ -512,73 +541,187 @@ def save_animation(plt, path, recorder):
 
 def save_figures(args, result, recorder):
     """Write the two PNGs and the GIF to args.out, saying what it does."""
-    plt = recorder.plt
+    import matplotlib
+    recorder.snapshot(result["epochs"], result["model"], result["history"], last=True)
     os.makedirs(args.out, exist_ok=True)
     start = time.perf_counter()
     jobs = [("decision_regions.png", "decision regions on the test set",
-             lambda path: save_regions(plt, path, result, recorder))]
+             lambda path: save_regions(path, result, recorder))]
     if len(result["history"]):
         jobs.append(("history.png", "loss and accuracy curves",
-                     lambda path: save_history(plt, path, result, args)))
+                     lambda path: save_history(path, result, args)))
     else:
         print("(no history.png: --no-history records no curves)")
     jobs.append(("training.gif", f"animation, {len(recorder.frames)} frames",
-                 lambda path: save_animation(plt, path, recorder)))
-    for name, what, save in jobs:
-        path = os.path.join(args.out, name)
-        print(f"writing {path} ({what}) ...", flush=True)
-        save(path)
+                 lambda path: save_animation(path, recorder)))
+    with matplotlib.rc_context(SAVED_STYLE):
+        for name, what, save in jobs:
+            path = os.path.join(args.out, name)
+            print(f"writing {path} ({what}) ...", flush=True)
+            save(path)
     print(f"figures written in {time.perf_counter() - start:.1f} s", flush=True)
-    if recorder.live:  # keep the window up until the user closes it
-        print("close the window to exit")
-        plt.ioff()
-        plt.show()
+
+
+# ---------------------------------------------------------------------------
+# The live window
 
 
 class LiveWindow:
-    """One window updated in place while training: regions left, curves right."""
+    """The one window of a live run: decision regions left, curves right.
 
-    UPDATES = 25  # about this many redraws per run (~0.1 s each)
+    It opens before the first epoch, on the initial network, and is redrawn
+    on the wall clock, every REDRAW_S seconds of training (or twice the last
+    redraw's time, if longer: drawing costs at most half the training time),
+    whatever the number of epochs. A redraw blits: the axes, ticks and
+    legends are drawn once (again only when the loss leaves its axis or the
+    window is resized); each redraw paints the regions, points, curves and
+    title over that background, then lets Tk show it and handle its events
+    (flush_events; plt.pause lags far behind on a busy machine).
+    """
 
-    def __init__(self, recorder):
-        self.recorder = recorder
-        self.every = max(1, recorder.args.epochs // self.UPDATES)
-        self.artists = None
+    REDRAW_S = 0.15
 
-    def due(self, epoch):
-        return epoch % self.every == 0 or epoch == self.recorder.args.epochs
+    def __init__(self, recorder, stop):
+        self.recorder, self.stop = recorder, stop
+        self.args = recorder.args
+        self.name = os.path.basename(os.path.normpath(self.args.out))
+        self.fig = None
+        self.background = None  # the figure without its animated artists
+        self.next_redraw = 0.0  # perf_counter() time of the next redraw
+        self.seconds = 0.0      # time spent redrawing during training
+        self.closed = False
+
+    def due(self, epoch, last=False):
+        if self.closed:
+            return False
+        return last or time.perf_counter() >= self.next_redraw
+
+    def set_title(self, text):
+        self.fig.canvas.manager.set_window_title(f"train.py ({self.name}): {text}")
 
     def open(self, regions):
+        import matplotlib.pyplot as plt
         from minimlp import History
-        plt, args = self.recorder.plt, self.recorder.args
-        plt.ion()
-        fig = plt.figure(figsize=(11, 6))
+        args = self.args
+        fig = self.fig = plt.figure(figsize=(11, 6.2))
         grid = fig.add_gridspec(2, 2, width_ratios=(1, 1.1))
         ax_regions = fig.add_subplot(grid[:, 0])
         ax_loss = fig.add_subplot(grid[0, 1])
         ax_acc = fig.add_subplot(grid[1, 1], sharex=ax_loss)
-        image, points = draw_regions(ax_regions, regions, self.recorder.circle)
-        region_legend(ax_regions, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3)
+        image, patch, points = draw_regions(ax_regions, regions, self.recorder.circle)
+        ax_regions.legend(handles=region_handles(), fontsize=8,
+                          loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3)
         lines = draw_curves(ax_loss, ax_acc, History(), args)  # filled by updates
         ax_loss.set_xlim(1, max(2, args.epochs))
+        ax_loss.set_ylim(1e-3, 1)  # the default run's losses: no redraw of the axes
         fig.suptitle(variant_label(args, args.seed), fontsize=8, color="dimgrey")
         fig.tight_layout()
-        self.artists = dict(image=image, points=points, lines=lines,
-                            ax_regions=ax_regions, ax_loss=ax_loss)
+        title = ax_regions.set_title("", fontsize=10)
+        self.ax_loss, self.image, self.points, self.lines = ax_loss, image, points, lines
+        self.title = title
+        # In z-order: what a redraw paints over the background.
+        self.animated = [image, points[0], patch, points[1], title, *lines.values()]
+        for artist in self.animated:
+            artist.set_animated(True)
+        fig.canvas.mpl_connect("draw_event", self.on_draw)
+        fig.canvas.mpl_connect("close_event", self.on_close)
         plt.show(block=False)
 
-    def update(self, epoch, regions, predicted, history):
-        if self.artists is None:
+    def on_draw(self, event):
+        """After a full draw (the first, a resize, a new loss range): keep the
+        background and paint the animated artists on it."""
+        self.background = self.fig.canvas.copy_from_bbox(self.fig.bbox)
+        for artist in self.animated:
+            self.fig.draw_artist(artist)
+
+    def on_close(self, event):
+        self.closed = True
+        self.stop.request("window closed")
+
+    def update(self, epoch, regions, predicted, history, start):
+        """Show epoch's regions and the curves so far; start is when the work
+        for this redraw began (perf_counter)."""
+        if self.fig is None:
             self.open(regions)
-        a, r = self.artists, self.recorder
-        a["image"].set_data(regions)
-        update_points(a["points"], r.x_val, predicted, r.y_val)
-        a["ax_regions"].set_title(r.title(epoch, predicted), fontsize=10)
-        if epoch > 0 and len(history):
+        recorder = self.recorder
+        self.image.set_data(regions)
+        update_points(self.points, recorder.x_val, predicted, recorder.y_val)
+        self.title.set_text(recorder.title(epoch, predicted))
+        self.set_title(f"epoch {epoch} of {self.args.epochs}")
+        full = self.background is None
+        if history is not None and len(history):
             epochs = range(1, len(history) + 1)
-            for key, line in a["lines"].items():
+            for key, line in self.lines.items():
                 values = getattr(history, key)
                 line.set_data(epochs, [100 * v for v in values] if "acc" in key else values)
-            a["ax_loss"].relim()
-            a["ax_loss"].autoscale_view(scalex=False)
-        r.plt.pause(0.001)  # lets the GUI draw and handle events
+            full |= self.fit_loss_axis(history)
+        canvas = self.fig.canvas
+        if full:
+            canvas.draw_idle()  # drawn, with on_draw, by flush_events below
+        else:
+            canvas.restore_region(self.background)
+            for artist in self.animated:
+                self.fig.draw_artist(artist)
+            canvas.blit(self.fig.bbox)
+        canvas.flush_events()  # show it, handle clicks, resizes and closing
+        now = time.perf_counter()
+        if epoch > 0:  # the opening, before training, is not training time
+            self.seconds += now - start
+        self.next_redraw = now + max(self.REDRAW_S, 0 if full else 2 * (now - start))
+
+    def fit_loss_axis(self, history):
+        """Widen the loss axis to whole decades around every loss so far; True
+        when it changed (the background must be drawn again)."""
+        values = [v for v in history.train_loss + history.val_loss if v > 0]
+        low, high = self.ax_loss.get_ylim()
+        if not values or (low <= min(values) and max(values) <= high):
+            return False
+        low = min(low, 10 ** math.floor(math.log10(min(values))))
+        high = max(high, 10 ** math.ceil(math.log10(max(values))))
+        self.ax_loss.set_ylim(low, high)
+        return True
+
+    def finish(self, message, wait):
+        """Say in the window how the run ended; with wait, keep the window up
+        until it is closed (or Ctrl-C)."""
+        if self.fig is None or self.closed:
+            return
+        self.fig.text(0.5, 0.99, message, ha="center", va="top", fontsize=11,
+                      weight="bold", bbox=dict(boxstyle="round", fc="#fff3c4", ec="#c9a227"))
+        self.set_title(message)
+        self.fig.canvas.draw_idle()
+        self.fig.canvas.flush_events()
+        while wait and not self.closed and not self.stop.reason:
+            self.fig.canvas.flush_events()
+            time.sleep(0.05)
+
+
+class StopRequest:
+    """Ctrl-C (SIGINT) and the closing of the live window, as a request that
+    training reads after each epoch.
+
+    Used as a context manager, it replaces Python's SIGINT handler, which
+    raises KeyboardInterrupt wherever the program is: inside Tk (which
+    swallows it) or inside torch. The first Ctrl-C only sets .reason; a
+    second one raises KeyboardInterrupt, to stop whatever follows at once.
+    """
+
+    def __init__(self):
+        self.reason = None  # None, "interrupted" or "window closed"
+        self.sigints = 0
+
+    def request(self, reason):
+        self.reason = self.reason or reason
+
+    def _on_sigint(self, signum, frame):
+        self.sigints += 1
+        if self.sigints > 1:
+            raise KeyboardInterrupt
+        self.reason = "interrupted"
+
+    def __enter__(self):
+        self.previous = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def __exit__(self, *exc_info):
+        signal.signal(signal.SIGINT, self.previous)
