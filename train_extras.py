@@ -492,7 +492,7 @@ def save_history(path, result, args):
     ax_loss, ax_acc = fig.subplots(2, 1, sharex=True)
     draw_curves(ax_loss, ax_acc, history, args)
     zoom_inset(ax_acc, history)
-    ax_loss.set_title(f"After each epoch, on the whole sets: final training "
+    ax_loss.set_title(f"After each epoch, on the whole sets\nfinal accuracy: training "
                       f"{100 * history.train_acc[-1]:.2f} %, validation "
                       f"{100 * history.val_acc[-1]:.2f} %")
     fig.suptitle(variant_label(args, result["seed"]), fontsize="small", color="dimgrey")
@@ -532,11 +532,25 @@ def save_animation(path, recorder):
         for artist in changing:
             fig.draw_artist(artist)
         rgb = Image.fromarray(numpy.asarray(fig.canvas.buffer_rgba())[..., :3])
-        palette = frames[0] if frames else None
-        frames.append(rgb.quantize(palette=palette) if palette else rgb.quantize(64))
+        palette = palette if frames else white_palette(rgb.quantize(64))
+        frames.append(rgb.quantize(palette=palette, dither=Image.Dither.NONE))
     durations = [FRAME_MS] * (len(frames) - 1) + [LAST_FRAME_MS]
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations,
                    loop=0)
+
+
+def white_palette(image):
+    """image (a "P" image) with its near-white colours made white.
+
+    Pillow maps colours a few levels apart to one palette entry, so without
+    this the white background could turn light grey in some frames.
+    """
+    colours = image.getpalette()
+    for i in range(0, len(colours), 3):
+        if min(colours[i:i + 3]) >= 248:
+            colours[i:i + 3] = [255, 255, 255]
+    image.putpalette(colours)
+    return image
 
 
 def save_figures(args, result, recorder):
