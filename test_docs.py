@@ -287,6 +287,9 @@ def test_api_reference_lists_every_public_name_with_its_signature():
     markdown = api.render_markdown(SOURCE.read_text(encoding="utf-8"))
     for name in API_NAMES:
         assert f"## `{name}`" in markdown, f"{name} is missing from the API reference"
+    # docstring examples are code, not nested blockquotes
+    outside_code = re.sub(r"^```.*?^```$", "", markdown, flags=re.MULTILINE | re.DOTALL)
+    assert ">>>" in markdown and not re.search(r"^\s*>", outside_code, re.MULTILINE)
     assert "def fit(\n    model: Module," in markdown  # long signatures: one parameter per line
     assert "class Dense(\n    in_features: int," in markdown
 

@@ -110,8 +110,27 @@ def _public_methods(cls, classes, public) -> dict[str, ast.FunctionDef]:
     return methods
 
 
+def docstring_markdown(text: str) -> str:
+    """A docstring as Markdown: a run of `>>>` lines and their output (up to a blank line) is a
+    pycon code block, not a nested blockquote."""
+    out: list[str] = []
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        if lines[i].lstrip().startswith(">>>"):
+            block = []
+            while i < len(lines) and lines[i].strip():
+                block.append(lines[i].strip())
+                i += 1
+            out += ["", "```pycon", *block, "```", ""]
+        else:
+            out.append(lines[i])
+            i += 1
+    return "\n".join(out).strip()
+
+
 def _docstring(node) -> str:
-    return ast.get_docstring(node, clean=True) or "*(no docstring)*"
+    return docstring_markdown(ast.get_docstring(node, clean=True) or "") or "*(no docstring)*"
 
 
 def _code(signature: str, prefix: str = "") -> str:
@@ -154,7 +173,8 @@ def render_markdown(source: str) -> str:
             for method_name, method in _public_methods(cls, classes, public).items():
                 text += ('\n<div class="api-method" markdown>\n\n'
                          + _code(_signature(method_name, method, is_method=True), "def ")
-                         + (f"\n{ast.get_docstring(method, clean=True)}\n" if ast.get_docstring(method) else "")
+                         + (f"\n{docstring_markdown(ast.get_docstring(method, clean=True))}\n"
+                            if ast.get_docstring(method) else "")
                          + "\n</div>\n")
             parts.append(text)
         elif name in functions:
