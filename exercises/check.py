@@ -683,9 +683,10 @@ def saves_for_backward(make, inputs: list, backward, look: str, compare=True,
                 module(*inputs[-1])
         except Exception:
             return
-        if (where is None or where[0].endswith((".backward", ".step"))) and not set_by(before, module) \
-                and (missing_attribute(error) is not None or "before forward" in str(error)
-                     or "NoneType" in str(error)):
+        in_backward = where is None or where[0].endswith((".backward", ".step"))
+        finds_nothing = (missing_attribute(error) is not None or "before forward" in str(error)
+                         or "NoneType" in str(error))
+        if in_backward and finds_nothing and not set_by(before, module):
             raise Failed("forward does not save what backward reads: it sets nothing on self, "
                          f"and backward then raised {error_text(error)}",
                          "forward must store what backward needs on self, e.g. "
@@ -795,9 +796,10 @@ def grade_dense_backward(mod, results):
         square = w.shape[0] == w.shape[1]
         cases["return"].append(Case(label, _copy(returned), g @ w, {},
                                     {"w_t": g @ w.T} if square else {}, inputs))
-        cases["grad_weight"].append(Case(label, _copy(layer.grad_weight), g.T @ x, {"N": g.shape[0]}, {
+        n = {"N": g.shape[0]}
+        cases["grad_weight"].append(Case(label, _copy(layer.grad_weight), g.T @ x, n, {
             "transposed": x.T @ g, "one_row": g[:1].T @ x[:1]}, inputs))
-        cases["grad_bias"].append(Case(label, _copy(layer.grad_bias), g.sum(0), {"N": g.shape[0]}, {
+        cases["grad_bias"].append(Case(label, _copy(layer.grad_bias), g.sum(0), n, {
             "mean": g.mean(0), "first_row": g[0], "last_row": g[-1], "rows": g,
             "outputs": g.sum(1)}, inputs))
         kept.append((label, layer, pairs, x, g, _copy(returned)))
@@ -1005,9 +1007,10 @@ def grade_activation_backward(mod, results, kind):
                        expected)
         if backward_crashed(record, errors, label, look, "∂ℓ/∂s", expected):
             continue
-        cases.append(Case(label, record.first, expected, {}, _backward_alts(kind, spec, s, g, expected),
-                          [("s", s), ("∂ℓ/∂x", g)] if kind != "Softmax"
-                          else [("s", s), ("x = softmax(s)", _softmax(s)), ("∂ℓ/∂x", g)]))
+        shown = [("s", s), ("∂ℓ/∂x", g)] if kind != "Softmax" else [
+            ("s", s), ("x = softmax(s)", _softmax(s)), ("∂ℓ/∂x", g)]
+        cases.append(Case(label, record.first, expected, {},
+                          _backward_alts(kind, spec, s, g, expected), shown))
     judge("∂ℓ/∂s", cases, _backward_mistakes(kind, spec, look), [], look,
           "backward returned None: it must return ∂ℓ/∂s", ACTIVATION_NAN, errors=errors,
           what="backward")
@@ -1100,7 +1103,8 @@ def grade_dropout_forward(mod, results):
         ratio = out / x
         kept = (ratio != 0).double().mean().item()
         scale = 1 / (1 - p)
-        right_values = bool(((ratio == 0) | torch.isclose(ratio, torch.tensor(scale, dtype=F64))).all())
+        scaled = torch.isclose(ratio, torch.tensor(scale, dtype=F64))
+        right_values = bool(((ratio == 0) | scaled).all())
         expected_text = (f"output / x is 0 or 1 / (1 − p) = {scale:.4g}, about "
                          f"{1 - p:.0%} of entries kept")
         got_text = f"{_mask_text(ratio)}; {kept:.1%} kept"
@@ -1377,7 +1381,9 @@ def _when(reduction, value):
     return lambda d: value(d) if d["reduction"] == reduction else 1.0
 
 
-def _loss_forward_cases(mod, make, cases_of, look, expected_of, alts_of, dims_of, inputs_of):
+def _loss_forward_cases(cases_of, look, expected_of, alts_of, dims_of, inputs_of):
+    """Run a loss's forward on every case of `cases_of()`; the Cases to judge and
+    the errors raised."""
     cases, errors = [], []
     for label, x, y, loss in cases_of():
         x_before, y_before = x.clone(), y.clone()
@@ -1412,7 +1418,7 @@ def _mse_case_list(mod):
 def grade_mse_forward(mod, results):
     look = LOOK["MSELoss.forward"]
     cases, errors = _loss_forward_cases(
-        mod, mod.MSELoss, _mse_case_list(mod), look, _mse_expected,
+        _mse_case_list(mod), look, _mse_expected,
         lambda loss, x, y: {"rmse": _mse_expected(loss, x, y).sqrt(),
                             "l1": (x - y).abs().sum() / (x.numel() if loss.reduction == "mean"
                                                          else 1)},
@@ -1501,7 +1507,7 @@ def grade_cross_entropy_forward(mod, results):
                 "mean_all": -log_p.gather(1, y.view(-1, 1)).sum() / z.numel()}
 
     cases, errors = _loss_forward_cases(
-        mod, mod.CrossEntropyLoss, cases_of, look, lambda loss, z, y: _ce_expected(z, y), alts,
+        cases_of, look, lambda loss, z, y: _ce_expected(z, y), alts,
         lambda loss, z: {"N": z.shape[0], "C": z.shape[1]},
         lambda z, y: [("s (logits)", z), ("y", y)])
     judge("ℓ", cases, [
@@ -1552,7 +1558,8 @@ def grade_cross_entropy_backward(mod, results):
         Factor("divided by C (the classes) instead of N (the batch)", lambda d: d["N"] / d["C"]),
     ], look, "backward returned None: it must return ∂ℓ/∂s",
         "∂ℓ/∂s has NaN or inf for large logits: the softmax overflows (e^1000 is inf in "
-        "float64); subtract each row's maximum before exponentiating", errors=errors, what="backward")
+        "float64); subtract each row's maximum before exponentiating", errors=errors,
+        what="backward")
 
 
 # ---------------------------------------------------------------------------

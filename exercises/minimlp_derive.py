@@ -16,27 +16,28 @@ network, its equations and its experiment, without its defects.
 contact with torch is `from torch import empty`. Every other operation is a
 method of a tensor (`x.mm(w)`, `s.exp()`, ...). Nothing comes from torch's
 layers, optimizers or automatic differentiation, and everything runs under
-`torch.set_grad_enabled(False)`. Besides torch: `math` and the standard
-library.
+`torch.set_grad_enabled(False)`. Besides torch: `math`, `copy` and `numbers`
+from the standard library.
 
 **Notation.** Layer l = 1 … L computes
 
     s⁽ˡ⁾ = x⁽ˡ⁻¹⁾ w⁽ˡ⁾ᵀ + b⁽ˡ⁾        x⁽ˡ⁾ = σ(s⁽ˡ⁾)
 
-where x⁽⁰⁾ is the input, σ the activation and ℓ the loss. A batch is a matrix
-whose rows are samples (an input has shape `(N, in_features)`), so the
-report's s = w x + b for one sample as a column is written here for rows:
-s = x wᵀ + b. ∂ℓ/∂x is the gradient of the loss with respect to x, a tensor
-of the shape of x; ⊙ is the entry-wise product; ᵀ transposes.
+where x⁽⁰⁾ is the input, σ the activation, y the target and ℓ the loss. A
+batch is a matrix whose rows are samples (an input has shape
+`(N, in_features)`), so the report's s = w x + b for one sample as a column
+is written here for rows: s = x wᵀ + b. ∂ℓ/∂x is the gradient of the loss
+with respect to x, a tensor of the shape of x; ⊙ is the entry-wise product;
+ᵀ transposes.
 
 **How to read a module.** `forward` computes the output and saves what
 `backward` needs. `backward(grad_output)` takes ∂ℓ/∂(output), adds the
 gradients of the module's parameters into tensors the module owns, and
-returns ∂ℓ/∂(input). Input checks live in `module(x)` (`__call__`), so
-`forward` and `backward` hold only the maths: each line that computes sits
-under the equation it computes.
+returns ∂ℓ/∂(input). Both hold only the maths: each line that computes sits
+under the equation it computes. Input checks are done by `module(x)`, the
+call you make, and the last section of the file holds them.
 
-Example:
+Example, with x of shape (N, 2) and y of shape (N, 1):
 
     model = Sequential(Dense(2, 25), ReLU(), Dense(25, 1), Sigmoid())
     optimizer = SGD(model.param(), lr=0.1)
@@ -69,17 +70,16 @@ if TYPE_CHECKING:  # names for type hints only; never imported at run time
     from torch import Generator, Tensor, device, dtype
 
 __all__ = [
-    "Module", "Dense", "ReLU", "Tanh", "Sigmoid", "Identity", "Softmax", "Dropout",
-    "Sequential", "Loss", "MSELoss", "CrossEntropyLoss", "Optimizer", "SGD", "Adam",
-    "History", "fit", "accuracy", "gradcheck",
+    "Module", "Dense", "Linear", "ReLU", "Tanh", "Sigmoid", "Identity", "Softmax",
+    "Dropout", "Sequential", "Loss", "MSELoss", "CrossEntropyLoss", "Optimizer",
+    "SGD", "Adam", "History", "fit", "accuracy", "gradcheck",
 ]
 
 # The rule forbids importing torch.Tensor, but every tensor knows its own class
-# and dtype: _TENSOR is torch.Tensor (for isinstance checks), _FLOAT64 is
-# torch.float64 and _BOOL is torch.bool.
+# and dtype: _TENSOR is torch.Tensor (for isinstance checks) and _FLOAT64 is
+# torch.float64.
 _TENSOR = type(empty(0))
 _FLOAT64 = empty(0).double().dtype
-_BOOL = empty(0).bool().dtype
 
 
 # ----------------------------------------------------------------------------
@@ -118,16 +118,25 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must implement backward()")
 
     def __call__(self, *inputs: Tensor) -> Tensor:
-        """`module(x)`: check the input, then `forward(x)`. Bad input fails here,
-        with a message that names the module, so `forward` holds only the maths."""
-        for x in inputs:
-            _check_tensor(self, "input", x)
-        self._check_input(*inputs)
-        return self.forward(*inputs)
+        """`module(x)`: `forward(x)`, and if that fails, what is wrong with x."""
+        try:
+            return self.forward(*inputs)
+        except Exception:  # the input is checked only now: no cost when it is good
+            for x in inputs:
+                _check_tensor(type(self).__name__, "x", x)
+            self._check_input(*inputs)
+            raise  # nothing wrong with x: the error is forward's own
 
     def _check_input(self, *inputs: Tensor) -> None:
-        """Raise a clear error for an input that `forward` cannot take. The base
-        class asks only for floating-point tensors; Dense checks the width."""
+        """Raise a clear error for an input `forward` cannot take (Dense: the
+        width and dtype; Sequential: which item fails)."""
+
+    def __getattr__(self, name: str):
+        # Python calls this only for an attribute that was never set. What forward
+        # saves for backward (self.input, self.output, ...) is not set until forward
+        # runs, so this is where a backward called too early ends up.
+        raise _MissingAttribute(f"{type(self).__name__}: no attribute {name!r}; if "
+                                f"forward() saves it, call forward() before backward()")
 
     def named_param(self) -> list:
         """`(name, value, gradient)` for each parameter: the very tensors held."""
@@ -158,20 +167,23 @@ class Module:
 
     def load_state_dict(self, state: Mapping) -> None:
         """Copy the values of `state` (as `state_dict()` returns it) into the
-        parameters, in place. Every entry is checked first: if a name, type or
-        shape does not match, it says which, and nothing changes."""
-        _check_state_dict(self, state)
-        for name, value, _ in self.named_param():
-            # in place: optimizers keep seeing the same tensors; `detach()` keeps a
-            # source's gradient history (a PyTorch layer's parameter) out of the model
-            value.copy_(state[name].detach())
+        parameters, in place. If a name or shape does not match, or a value
+        cannot be converted, it says so and the module is left unchanged."""
+        own = {name: value for name, value, _ in self.named_param()}
+        _check_state_dict(own, state)
+        # Convert every value first (`detach()`: no gradient history from a PyTorch
+        # layer's parameter), so that one that cannot be converted fails before
+        # anything is copied
+        values = {name: state[name].detach().to(dtype=value.dtype, device=value.device)
+                  for name, value in own.items()}
+        for name, value in own.items():
+            value.copy_(values[name])  # in place: optimizers hold these tensors
 
     def to(self, dtype: Optional[dtype] = None,
            device: Optional[device] = None) -> Module:
         """Cast or move every parameter and gradient. The module keeps the very
         same tensor objects, as PyTorch does, so an optimizer built before
         `to()` still updates the model."""
-        _check_dtype(self, dtype)
         for attributes in self.parameter_names:
             for attribute in attributes:
                 tensor = getattr(self, attribute)
@@ -184,6 +196,12 @@ class Module:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+class _MissingAttribute(AttributeError, RuntimeError):
+    """An attribute that is not set: an AttributeError, so that `hasattr` and
+    `copy` work as usual, and a RuntimeError, as a backward before its forward
+    is a call made in the wrong order."""
 
 
 # ----------------------------------------------------------------------------
@@ -201,7 +219,15 @@ class Dense(Module):
     `init="he"` draws the weights from a normal distribution with standard
     deviation √(2 / in) (suits ReLU; the report's choice), `init="xavier"`
     with √(2 / (in + out)). The bias starts at zero. Pass a `torch.Generator`
-    for a reproducible initialisation.
+    for a reproducible initialisation. The homework handout calls this layer
+    `Linear`, and so can you: `Linear` is `Dense`.
+
+    >>> from torch import ones
+    >>> layer = Dense(2, 3)
+    >>> layer(ones(4, 2)).shape
+    torch.Size([4, 3])
+    >>> layer.weight.shape, layer.bias.shape
+    (torch.Size([3, 2]), torch.Size([3]))
     """
 
     parameter_names = (("weight", "grad_weight"), ("bias", "grad_bias"))
@@ -211,22 +237,18 @@ class Dense(Module):
                  dtype: Optional[dtype] = None,
                  device: Optional[device] = None) -> None:
         super().__init__()
-        self.in_features = _check_size("Dense", "in_features", in_features)
-        self.out_features = _check_size("Dense", "out_features", out_features)
-        _check_choice("Dense", "init", init, ("he", "xavier"))
-        _check_generator("Dense", generator)
-        _check_dtype("Dense", dtype)
+        self.in_features = _check_number("Dense", "in_features", in_features)
+        self.out_features = _check_number("Dense", "out_features", out_features)
         # He: std = √(2 / in);  Xavier: std = √(2 / (in + out))
-        fan = self.in_features + (self.out_features if init == "xavier" else 0)
+        fan = {"he": in_features, "xavier": in_features + out_features}[init]
         std = math.sqrt(2 / fan)
         # w ~ N(0, std²), shape (out, in);  b = 0, shape (out,)
-        self.weight = empty(self.out_features, self.in_features, dtype=dtype,
+        self.weight = empty(out_features, in_features, dtype=dtype,
                             device=device).normal_(0, std, generator=generator)
-        self.bias = empty(self.out_features, dtype=dtype, device=device).zero_()
+        self.bias = empty(out_features, dtype=dtype, device=device).zero_()
         # ∂ℓ/∂w and ∂ℓ/∂b: zero until backward adds into them
         self.grad_weight = self.weight.new_zeros(self.weight.shape)
         self.grad_bias = self.bias.new_zeros(self.bias.shape)
-        self.input = None  # x, saved by forward: backward needs it for ∂ℓ/∂w
 
     def forward(self, x: Tensor) -> Tensor:
         # Return s = x wᵀ + b for x (N, in), with w = self.weight (out, in) and b =
@@ -241,18 +263,17 @@ class Dense(Module):
         raise NotImplementedError("exercise 2: Dense.backward")
 
     def _check_input(self, x: Tensor) -> None:
-        if x.dim() != 2 or x.shape[1] != self.in_features:
-            raise ValueError(f"{self!r} expects input of shape "
-                             f"(N, {self.in_features}), got {tuple(x.shape)}")
-        if x.dtype != self.weight.dtype:
-            raise TypeError(f"{self!r} holds {self.weight.dtype} parameters but got a "
-                            f"{x.dtype} input; cast one of them, e.g. "
-                            f"x.to({self.weight.dtype})")
+        if x.dim() != 2 or x.shape[1] != self.in_features:  # one sample: x.view(1, -1)
+            raise ValueError(f"Dense: x {list(x.shape)} is not (N, {self.in_features})")
+        if x.dtype != self.weight.dtype:  # e.g. float64 data, float32 weights
+            raise TypeError(f"Dense: x is {x.dtype}, the weights {self.weight.dtype}")
 
     def __repr__(self) -> str:
         return (f"Dense(in_features={self.in_features}, "
                 f"out_features={self.out_features})")
 
+
+Linear = Dense  # the homework handout's name for the same layer
 
 # ----------------------------------------------------------------------------
 # Activations
@@ -270,10 +291,6 @@ class Dense(Module):
 class ReLU(Module):
     """σ(s) = max(0, s), entry-wise."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.output = None
-
     def forward(self, s: Tensor) -> Tensor:
         # Return x = max(0, s), entry by entry; s and x are (N, C). Save on self what
         # your backward will need.
@@ -288,10 +305,6 @@ class ReLU(Module):
 class Tanh(Module):
     """σ(s) = tanh(s), entry-wise."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.output = None
-
     def forward(self, s: Tensor) -> Tensor:
         # Return x = tanh(s), entry by entry; s and x are (N, C). Save on self what your
         # backward will need.
@@ -304,11 +317,7 @@ class Tanh(Module):
 
 
 class Sigmoid(Module):
-    """σ(s) = 1 / (1 + e⁻ˢ), entry-wise: finite for every s, never NaN."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.output = None
+    """σ(s) = 1 / (1 + e⁻ˢ), entry-wise; finite for every finite s."""
 
     def forward(self, s: Tensor) -> Tensor:
         # Return x = σ(s) = 1 / (1 + e⁻ˢ), entry by entry; s and x are (N, C). It must
@@ -337,10 +346,6 @@ class Identity(Module):
 class Softmax(Module):
     """xᵢ = e^sᵢ / Σⱼ e^sⱼ over each row (dim 1): scores become probabilities."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.output = None
-
     def forward(self, s: Tensor) -> Tensor:
         # Return x (N, C) with xᵢ = e^sᵢ / Σⱼ e^sⱼ over each row of s (N, C). It must
         # stay finite for large scores (try s = 1000). Save on self what your backward
@@ -352,11 +357,6 @@ class Softmax(Module):
         # Return ∂ℓ/∂s (N, C). Every xᵢ of a row depends on every sⱼ of that row.
         raise NotImplementedError("exercise 12: Softmax.backward")
 
-    def _check_input(self, s: Tensor) -> None:
-        if s.dim() != 2:
-            raise ValueError(f"{self!r} expects input of shape (N, C), "
-                             f"got {tuple(s.shape)}")
-
 
 class Dropout(Module):
     """Inverted dropout: in training, zero each entry with probability `p` and
@@ -364,10 +364,8 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, generator: Optional[Generator] = None) -> None:
         super().__init__()
-        self.p = _check_real("Dropout", "p", p, lambda p: 0 <= p < 1, "in [0, 1)")
-        _check_generator("Dropout", generator)
+        self.p = _check_number("Dropout", "p", p)
         self.generator = generator
-        self.mask = None  # m, saved by forward for backward
 
     def forward(self, x: Tensor) -> Tensor:
         # In training (self.training): zero each entry of x (N, C) with probability p =
@@ -399,14 +397,14 @@ class Sequential(Module):
 
     It rejects an item that is not a Module, the same module twice (a module
     remembers only its last forward) and consecutive Dense layers whose widths
-    disagree, naming the positions.
+    disagree, naming the positions. When an item fails in `model(x)`, yours or
+    minimlp's, the error says which item and what input it got.
     """
 
     def __init__(self, *modules: Module) -> None:
         super().__init__()
         _check_sequence(modules)
         self.modules = list(modules)
-        self.output = None
 
     def forward(self, x: Tensor) -> Tensor:
         # Return the output of the modules in self.modules applied in turn to x, the
@@ -420,14 +418,14 @@ class Sequential(Module):
         raise NotImplementedError("exercise 16: Sequential.backward")
 
     def _check_input(self, x: Tensor) -> None:
-        # Only x⁽⁰⁾ needs a check: Sequential(...) made sure that the widths agree
-        # (and checking every layer's input at every step costs 15 % of training).
-        # Activations and Dropout keep the shape: the first other module says what
-        # x⁽⁰⁾ must be.
-        for module in self.modules:
-            module._check_input(x)
-            if not isinstance(module, _SHAPE_KEEPING):
-                break
+        """After a failed forward: run the items one by one, each with its own
+        checks, and name the one that fails (any Module, yours too)."""
+        for i, module in enumerate(self.modules):
+            try:
+                x = module(x)
+            except Exception as error:
+                raise type(error)(f"Sequential: item {i}, {module!r}, given x "
+                                  f"{_kind(x)}: {error}") from error
 
     def named_param(self) -> list:
         """The parameters of every module, named as PyTorch names them: `"0.weight"`."""
@@ -443,7 +441,6 @@ class Sequential(Module):
 
     def to(self, dtype: Optional[dtype] = None,
            device: Optional[device] = None) -> Sequential:
-        _check_dtype(self, dtype)
         for module in self.modules:
             module.to(dtype=dtype, device=device)
         return self
@@ -464,24 +461,23 @@ class Sequential(Module):
                  for index, module in enumerate(self.modules)]
         return "Sequential(\n" + "\n".join(lines) + "\n)"
 
-
 # ----------------------------------------------------------------------------
 # Losses
 #
-# A loss turns the network's output x = x⁽ᴸ⁾ (the prediction) and a target y
-# into one number ℓ. Its backward starts backpropagation: it returns ∂ℓ/∂x,
+# A loss turns the network's output x = x⁽ᴸ⁾ (the prediction) and the target
+# y into one number ℓ. Its backward starts backpropagation: it returns ∂ℓ/∂x,
 # the report's ∇ℓ(x⁽ᴸ⁾), with the shape of the prediction.
 # ----------------------------------------------------------------------------
 
 
 class Loss:
-    """Base class of the losses. `loss(prediction, target)` checks both, then
-    `forward` returns ℓ as a 0-dim tensor and saves what `backward()` needs;
-    `backward()` returns ∂ℓ/∂(prediction) for the last forward."""
+    """Base class of the losses. `loss(prediction, target)` checks the target
+    against the prediction, then `forward` returns ℓ as a 0-dim tensor and
+    saves what `backward()` needs; `backward()` returns ∂ℓ/∂(prediction) for
+    the last forward."""
 
     def __call__(self, prediction: Tensor, target: Tensor) -> Tensor:
-        _check_tensor(self, "prediction", prediction)
-        target = self._check_target(prediction, target)
+        target = _check_target(self, prediction, target)
         return self.forward(prediction, target)
 
     def forward(self, prediction: Tensor, target: Tensor) -> Tensor:
@@ -490,9 +486,7 @@ class Loss:
     def backward(self) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} must implement backward()")
 
-    def _check_target(self, prediction: Tensor, target: Tensor) -> Tensor:
-        """Return the target in the form `forward` takes, or raise a clear error."""
-        return target
+    __getattr__ = Module.__getattr__  # a backward before its forward, as for modules
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -501,12 +495,17 @@ class Loss:
 class MSELoss(Loss):
     """Squared error ℓ = (1/M) Σ (x − y)² over all M entries (`reduction="mean"`,
     as PyTorch), or the plain sum ℓ = Σ (x − y)² (`reduction="sum"`, as the
-    report). A target `(N,)` is taken for a prediction `(N, 1)`."""
+    report). A target `(N,)` is taken for a prediction `(N, 1)`.
+
+    >>> from torch import tensor
+    >>> MSELoss()(tensor([[1.0], [3.0]]), tensor([0.0, 1.0]))
+    tensor(2.5000)
+    """
 
     def __init__(self, reduction: str = "mean") -> None:
-        _check_choice("MSELoss", "reduction", reduction, ("mean", "sum"))
+        if reduction not in ("mean", "sum"):
+            raise ValueError(f"MSELoss: reduction {reduction!r} is not 'mean' or 'sum'")
         self.reduction = reduction
-        self.difference = None
 
     def forward(self, prediction: Tensor, target: Tensor) -> Tensor:
         # Return ℓ, a 0-dim tensor: the mean (self.reduction == 'mean') or the sum
@@ -519,23 +518,23 @@ class MSELoss(Loss):
         # (A loss's backward takes no argument: it starts backpropagation.)
         raise NotImplementedError("exercise 18: MSELoss.backward")
 
-    def _check_target(self, prediction: Tensor, target: Tensor) -> Tensor:
-        return _check_regression_target(self, prediction, target)
-
     def __repr__(self) -> str:
         return f"MSELoss(reduction={self.reduction!r})"
 
 
 class CrossEntropyLoss(Loss):
     """Softmax and negative log-likelihood in one:
-    ℓ = −(1/N) Σₙ log softmax(xₙ)[yₙ], for raw scores (logits) x `(N, C)` and
-    class indices y `(N,)`. Feed it the last Dense layer's output: no Softmax."""
+    ℓ = −(1/N) Σₙ log softmax(sₙ)[yₙ], for the raw scores (logits) s `(N, C)`
+    of the last Dense layer and class indices y `(N,)`. Feed it logits: no
+    Softmax or Sigmoid before it (this loss applies the softmax itself).
 
-    def __init__(self) -> None:
-        self.probabilities = None
-        self.target = None
+    >>> from torch import tensor
+    >>> loss = CrossEntropyLoss()
+    >>> round(loss(tensor([[2.0, 0.0], [0.0, 0.0]]), tensor([0, 1])).item(), 4)
+    0.41
+    """
 
-    def forward(self, prediction: Tensor, target: Tensor) -> Tensor:
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         # logits are the scores s (N, C), target the class indices y (N,). Return ℓ =
         # −(1/N) Σₙ log softmax(sₙ)[yₙ], a 0-dim tensor. It must stay finite for large
         # logits (try s = 1000). Save on self what your backward will need.
@@ -545,9 +544,6 @@ class CrossEntropyLoss(Loss):
         # Return ∂ℓ/∂s (N, C), for the logits s of the last forward: derive it through
         # softmax and log together.
         raise NotImplementedError("exercise 20: CrossEntropyLoss.backward")
-
-    def _check_target(self, prediction: Tensor, target: Tensor) -> Tensor:
-        return _check_class_target(self, prediction, target)
 
 
 # ----------------------------------------------------------------------------
@@ -569,9 +565,8 @@ class Optimizer:
     def __init__(self, params, lr: float, weight_decay: float) -> None:
         name = type(self).__name__
         self.params = _check_params(name, params)
-        self.lr = _check_real(name, "lr", lr, lambda lr: lr > 0, "positive")
-        self.weight_decay = _check_real(name, "weight_decay", weight_decay,
-                                       lambda wd: wd >= 0, ">= 0")
+        self.lr = _check_number(name, "lr", lr)
+        self.weight_decay = _check_number(name, "weight_decay", weight_decay)
 
     def step(self) -> None:
         """Update every parameter once, in place."""
@@ -585,14 +580,14 @@ class Optimizer:
 
 class SGD(Optimizer):
     """Stochastic gradient descent, with momentum in PyTorch's form:
-    v ← μ v + g, then w ← w − η v (μ = 0, the default, is plain w ← w − η g).
-    Weight decay λ adds λ w to the gradient (L2 regularisation)."""
+    v ← μ v + g, then w ← w − η v, from v = 0 (μ = 0, the default, is plain
+    w ← w − η g). `lr` and `momentum` may change between steps. Weight decay
+    λ adds λ w to the gradient (L2 regularisation)."""
 
     def __init__(self, params, lr: float, momentum: float = 0.0,
                  weight_decay: float = 0.0) -> None:
         super().__init__(params, lr, weight_decay)
-        self.momentum = _check_real("SGD", "momentum", momentum,
-                                    lambda m: m >= 0, ">= 0")
+        self.momentum = _check_number("SGD", "momentum", momentum)
         self.velocity = [0.0] * len(self.params)  # v = 0 before the first step
 
     def step(self) -> None:
@@ -611,8 +606,8 @@ class Adam(Optimizer):
     def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0) -> None:
         super().__init__(params, lr, weight_decay)
-        self.betas = _check_betas("Adam", betas)
-        self.eps = _check_real("Adam", "eps", eps, lambda eps: eps > 0, "positive")
+        self.betas = _check_number("Adam", "betas", betas)
+        self.eps = _check_number("Adam", "eps", eps)
         self.t = 0  # steps taken
         self.m = [0.0] * len(self.params)  # m = 0 before the first step
         self.v = [0.0] * len(self.params)  # v = 0 before the first step
@@ -624,7 +619,6 @@ class Adam(Optimizer):
         # self.t; β₁, β₂ = self.betas, ε = self.eps, η = self.lr; weight decay λ =
         # self.weight_decay added to the gradient first. Never change a gradient.
         raise NotImplementedError("exercise 22: Adam.step")
-
 
 # ----------------------------------------------------------------------------
 # Training
@@ -670,8 +664,12 @@ def fit(model: Module, loss: Loss, optimizer: Optimizer, x: Tensor, y: Tensor,
     for a schedule. A loss that becomes NaN or inf stops training with a
     FloatingPointError.
     """
-    epochs, batch_size = _check_fit_arguments(model, loss, optimizer, x, y, epochs,
-                                             batch_size, val, callback, generator)
+    data = [("x", x, "y", y)]  # each data set, with the names the messages use
+    if val is not None:
+        data.append(("val[0]", val[0], "val[1]", val[1]))
+    _check_fit(loss, callback, data)
+    epochs = _check_number("fit", "epochs", epochs)
+    batch_size = _check_number("fit", "batch_size", batch_size)
     record = History()
     model.train()
     for epoch in range(epochs):
@@ -721,19 +719,29 @@ def _record_epoch(record: History, model: Module, loss: Loss, x, y, val) -> None
     model.train()
 
 
-def accuracy(prediction: Tensor, target: Tensor) -> float:
-    """Fraction of rows classified right. One output column: the class is 1
-    where the prediction is ≥ 0.5. Several columns: the argmax. The target is
-    class indices `(N,)`, a column `(N, 1)` of them, or one-hot `(N, C)`.
+def accuracy(prediction: Tensor, target: Tensor, threshold: float = 0.5) -> float:
+    """Fraction of rows classified right.
 
+    One output column: the class is 1 where the prediction is ≥ `threshold`,
+    and the target is read the same way: 0.5 suits a Sigmoid output with 0/1
+    targets, 0 a Tanh output with ±1 targets. Several columns: the class is
+    the argmax, and the target is class indices `(N,)` or `(N, 1)`, or one-hot
+    `(N, C)`.
+
+    >>> from torch import tensor
     >>> accuracy(tensor([[0.9], [0.2]]), tensor([[1.0], [1.0]]))
     0.5
+    >>> accuracy(tensor([[0.3], [-0.8]]), tensor([[0.9], [-0.9]]), threshold=0)
+    1.0
     """
-    prediction, target = _check_accuracy_arguments(prediction, target)
-    if prediction.shape[1] == 1:
-        predicted, true = prediction[:, 0] >= 0.5, target >= 0.5
-    else:
-        predicted, true = prediction.argmax(dim=1), target
+    _check_accuracy(prediction, target)
+    if prediction.dim() == 1 or prediction.shape[1] == 1:
+        predicted, true = prediction.view(-1) >= threshold, target.view(-1) >= threshold
+    elif target.shape == prediction.shape:  # one-hot targets
+        predicted, true = prediction.argmax(dim=1), target.argmax(dim=1)
+    else:  # class indices
+        _check_classes("accuracy", target.view(-1), prediction.shape[1])
+        predicted, true = prediction.argmax(dim=1), target.view(-1)
     return (predicted == true).sum().item() / len(prediction)
 
 
@@ -749,10 +757,13 @@ def accuracy(prediction: Tensor, target: Tensor) -> float:
 # ----------------------------------------------------------------------------
 
 
-def gradcheck(module: Module, x: Tensor, eps: float = 1e-6) -> float:
-    """Largest error between `module`'s backward and central finite differences,
-    over the input gradient and every parameter gradient. A correct module
-    scores at most 1e-6; a wrong one 1e-2 or more.
+def gradcheck(module: Module, x: Tensor, target: Optional[Tensor] = None,
+              eps: float = 1e-6) -> float:
+    """Largest error between a hand-written backward and central finite
+    differences: of a module, over the input gradient and every parameter
+    gradient (`gradcheck(module, x)`); of a loss, over ∂ℓ/∂(prediction)
+    (`gradcheck(loss, prediction, target)`). A correct module or loss scores at
+    most 1e-6; a wrong one 1e-2 or more.
 
     The error of a gradient a against its finite-difference estimate n is
     ‖a − n‖ / max(‖a‖, ‖n‖, floor): relative for gradients of any usual size.
@@ -760,25 +771,53 @@ def gradcheck(module: Module, x: Tensor, eps: float = 1e-6) -> float:
     too small for finite differences to resolve (a saturated Sigmoid's, 1e-12)
     are compared in absolute terms, and noise alone scores at most 1e-6.
 
-    It works on a float64 copy: `module` and `x` are left as they were. The
-    module must be deterministic (call `.eval()` on Dropout).
+    It works on float64 copies: `module`, `x` and `target` are left as they
+    were. The module must be deterministic (call `.eval()` on Dropout).
+
+    >>> from torch import rand
+    >>> gradcheck(Sequential(Dense(3, 4), Tanh()), rand(5, 3)) < 1e-6
+    True
+    >>> gradcheck(MSELoss(), rand(5, 1), rand(5, 1)) < 1e-6
+    True
     """
-    eps = _check_gradcheck_arguments(module, x, eps)
+    _check_batch("gradcheck", "x", x)
+    eps = _check_number("gradcheck", "eps", eps)
     module = _float64_copy(module)
     x = x.to(dtype=_FLOAT64, copy=True).contiguous()  # a private copy, in order
-    # Reduce the output to one number with fixed, all different weights r:
-    # ℓ = Σ r ⊙ y, so that ∂ℓ/∂y = r
+    if isinstance(module, Loss):
+        # a loss is one number already: ℓ = loss(x, y), and its backward is ∂ℓ/∂x
+        def loss() -> float:
+            return module(x, target).item()
+
+        size = abs(loss()) + x.abs().max().item()  # ℓ and the largest logit
+        analytic, tensors = [module.backward()], [x]
+    else:
+        loss, analytic, tensors, size = _weighted_sum(module, x)
+    return _largest_error(loss, analytic, tensors, size, eps)
+
+
+def _weighted_sum(module: Module, x: Tensor) -> tuple:
+    """A module's output reduced to one number with fixed, all different weights
+    r, ℓ = Σ r ⊙ output, so that ∂ℓ/∂(output) = r. Returns ℓ as a function, the
+    gradients backward gives for x and every parameter, those tensors, and the
+    size of the output."""
     output = module.forward(x)
     weights = output.new_ones(output.numel()).cumsum(0).sin().view(output.shape)
-    module.zero_grad()
-    analytic = [module.backward(weights)] + [grad.clone() for _, grad in module.param()]
-    tensors = [x] + [value for value, _ in module.param()]
 
     def loss() -> float:
         return (module.forward(x) * weights).sum().item()
 
-    # the rounding error of loss() is about 2⁻⁵² Σ|y|; divided by 2ε in n
-    rounding = 2.0 ** -52 * (1 + output.abs().sum().item()) / (2 * eps)
+    module.zero_grad()
+    analytic = [module.backward(weights)] + [grad.clone() for _, grad in module.param()]
+    tensors = [x] + [value for value, _ in module.param()]
+    return loss, analytic, tensors, output.abs().sum().item()
+
+
+def _largest_error(loss: Callable[[], float], analytic: list, tensors: list,
+                   size: float, eps: float) -> float:
+    """max over the tensors of ‖a − n‖ / max(‖a‖, ‖n‖, floor), n by differences."""
+    # the rounding error of loss() is about 2⁻⁵² (1 + size); divided by 2ε in n
+    rounding = 2.0 ** -52 * (1 + size) / (2 * eps)
     errors = []
     for a, tensor in zip(analytic, tensors):
         n = _numeric_gradient(loss, tensor, eps)
@@ -802,14 +841,15 @@ def _numeric_gradient(loss: Callable[[], float], tensor: Tensor, eps: float) -> 
     return gradient.view(tensor.shape)
 
 
-def _float64_copy(module: Module) -> Module:
-    """A float64 deep copy of `module`. Its torch.Generators (Dropout's) are
-    shared, not copied: torch before 2.1 cannot deep-copy a Generator."""
+def _float64_copy(module):
+    """A float64 deep copy of a module or loss. Its torch.Generators (Dropout's)
+    are shared, not copied: torch before 2.1 cannot deep-copy a Generator."""
     shared = {id(generator): generator for generator in _generators(module)}
-    return copy.deepcopy(module, memo=shared).to(dtype=_FLOAT64)
+    copied = copy.deepcopy(module, memo=shared)
+    return copied.to(dtype=_FLOAT64) if isinstance(copied, Module) else copied
 
 
-def _generators(module: Module) -> Iterator:
+def _generators(module) -> Iterator:
     """Every torch.Generator held by `module` or by the modules it holds."""
     for value in vars(module).values():
         for item in value if isinstance(value, list) else [value]:
@@ -818,293 +858,160 @@ def _generators(module: Module) -> Iterator:
             elif type(item).__name__ == "Generator":
                 yield item
 
-
 # ----------------------------------------------------------------------------
 # Input checks
 #
-# Bad input fails where the user hands it over (`module(x)`, `loss(x, y)`,
-# the constructors, `fit`, `accuracy`, `gradcheck`, `load_state_dict`, `to`),
-# with a message that names who complains, what it got and what it expected,
-# not deep inside a matrix product. Nothing here changes a caller's tensor.
+# The mistakes students make most get a clear error where the data is handed
+# over (`module(x)`, `loss(prediction, target)`, `Sequential(...)`, the
+# optimizers, `fit`, `accuracy`, `gradcheck`, `load_state_dict`), naming the
+# argument, what it got and what was expected. `module(x)` looks at x only
+# once forward has failed, so a good input costs nothing; what would pass
+# forward and be silently wrong (a target that broadcasts, rows that do not
+# match, NaN data) is checked first. Rarer mistakes meet torch's own error.
+# No check changes a caller's tensor.
 # ----------------------------------------------------------------------------
 
 
-def _name_of(owner: object) -> str:
-    """How a message names the module or function that complains."""
-    text = owner if isinstance(owner, str) else repr(owner)
-    return text if "\n" not in text else type(owner).__name__
+def _kind(value: object) -> str:
+    """How a message shows what it got: a tensor by dtype and shape."""
+    if isinstance(value, _TENSOR):
+        return f"{value.dtype} {tuple(value.shape)}"
+    return type(value).__name__
 
 
-def _check_tensor(owner: object, name: str, value: object) -> None:
-    """Raise TypeError unless `value` is a floating-point tensor."""
-    if not isinstance(value, _TENSOR):
-        raise TypeError(f"{_name_of(owner)}: {name} must be a torch tensor, "
-                        f"got {type(value).__name__}")
-    if not value.is_floating_point():
-        raise TypeError(f"{_name_of(owner)}: {name} must be a floating-point tensor "
-                        f"(float32 or float64), got {value.dtype}; convert it first, "
-                        f"e.g. x.float()")
+def _check_tensor(owner: str, name: str, value: object, floating: bool = True) -> None:
+    """A torch tensor (not a list or a numpy array), of floats unless `floating`
+    is False; convert data with `torch.as_tensor(data).float()`."""
+    if not isinstance(value, _TENSOR) or (floating and not value.is_floating_point()):
+        kind = "a float tensor" if floating else "a tensor"
+        raise TypeError(f"{owner}: {name} must be {kind}, got {_kind(value)}")
 
 
-def _check_forward_ran(owner: object, saved: object) -> None:
-    """Raise RuntimeError when backward runs before the forward it needs."""
-    if saved is None:
-        raise RuntimeError(f"{_name_of(owner)}: backward() called before forward(); "
-                           f"run forward() first")
+def _check_batch(owner: str, x_name: str, x: object, y_name: str = "", y=None) -> None:
+    """x: a float tensor of N ≥ 1 rows; y, if named: a tensor (any dtype) of N rows."""
+    _check_tensor(owner, x_name, x)
+    if y_name:
+        _check_tensor(owner, y_name, y, floating=False)
+    if x.dim() == 0 or len(x) == 0 or y_name and y.shape[:1] != x.shape[:1]:
+        raise ValueError(f"{owner}: {x_name} must have N ≥ 1 rows, {y_name or 'and'} "
+                         f"as many; got {_kind(x)}, {_kind(y)}")
 
 
-def _check_grad_output(owner: object, grad: object, output: Optional[Tensor]) -> None:
-    """Check the gradient given to backward against the output of the last forward."""
-    _check_forward_ran(owner, output)
-    _check_tensor(owner, "grad_output", grad)
-    if grad.dtype != output.dtype or grad.shape != output.shape:
-        raise ValueError(f"{_name_of(owner)}: grad_output must have the shape and "
-                         f"dtype of the last output, {tuple(output.shape)} "
-                         f"{output.dtype}; got {tuple(grad.shape)} {grad.dtype}")
+# What each number a user passes may be, in one table (as scikit-learn keeps its
+# parameter constraints): its type, how it is stored, its test, and how a
+# message says it
+_SIZE = (numbers.Integral, int, lambda n: n >= 1, "an integer ≥ 1")
+_POSITIVE = (numbers.Real, float, lambda x: x > 0, "a number > 0")
+_NON_NEGATIVE = (numbers.Real, float, lambda x: x >= 0, "a number ≥ 0")
+_FRACTION = (numbers.Real, float, lambda x: 0 <= x < 1, "a number in [0, 1)")
+_BETAS = ((tuple, list), lambda pair: tuple(map(float, pair)),
+          lambda pair: len(pair) == 2 and all(0 <= beta < 1 for beta in pair),
+          "a pair (β₁, β₂) of numbers in [0, 1)")
+_NUMBERS = {"in_features": _SIZE, "out_features": _SIZE, "epochs": _SIZE,
+            "batch_size": _SIZE, "lr": _POSITIVE, "eps": _POSITIVE,
+            "weight_decay": _NON_NEGATIVE, "momentum": _NON_NEGATIVE,
+            "p": _FRACTION, "betas": _BETAS}
 
 
-def _check_real(owner: str, name: str, value: object, valid: Callable,
-               expected: str) -> float:
-    """`value` as a float, if it is a finite real number for which `valid` holds."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{owner}: {name} must be a real number, "
-                        f"got {type(value).__name__} {value!r}")
-    if not (math.isfinite(value) and valid(value)):
+def _check_number(owner: str, name: str, value: object):
+    """`value`, stored as `_NUMBERS[name]` says, if it is what that table asks
+    for (numpy numbers are fine, a bool is not)."""
+    kind, store, valid, expected = _NUMBERS[name]
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise TypeError(f"{owner}: {name} must be {expected}, got {value!r}")
+    if not valid(value):  # NaN fails every comparison: refused too
         raise ValueError(f"{owner}: {name} must be {expected}, got {value!r}")
-    return float(value)
+    return store(value)
 
 
-def _check_size(owner: str, name: str, value: object) -> int:
-    """`value` as an int, if it is a positive integer (numpy integers too)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{owner}: {name} must be a positive integer, "
-                        f"got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _check_choice(owner: str, name: str, value: object, choices: tuple) -> None:
-    if value not in choices:
-        expected = " or ".join(repr(choice) for choice in choices)
-        raise ValueError(f"{owner}: {name} must be {expected}, got {value!r}")
-
-
-def _check_betas(owner: str, betas: object) -> tuple:
-    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-        raise TypeError(f"{owner}: betas must be a pair (beta1, beta2), got {betas!r}")
-    return tuple(_check_real(owner, f"betas[{i}]", beta,
-                             lambda beta: 0 <= beta < 1, "in [0, 1)")
-                 for i, beta in enumerate(betas))
-
-
-def _check_generator(owner: str, generator: object) -> None:
-    if generator is not None and type(generator).__name__ != "Generator":
-        raise TypeError(f"{owner}: generator must be a torch.Generator or None, "
-                        f"got {type(generator).__name__} {generator!r}")
-
-
-def _check_dtype(owner: object, dtype: object) -> None:
-    """Accept None or a floating-point torch dtype (float32, float64)."""
-    if dtype is None:
-        return
-    try:
-        floating = empty(0, dtype=dtype).is_floating_point()
-    except TypeError:  # not a dtype at all, e.g. the string "float64"
-        floating = False
-    if not floating:
-        raise TypeError(f"{_name_of(owner)}: dtype must be a floating-point torch "
-                        f"dtype such as torch.float32 or torch.float64, got {dtype!r}")
-
-
-# modules whose output has the shape of their input
+# the modules of this file whose output has the shape of their input
 _SHAPE_KEEPING = (ReLU, Tanh, Sigmoid, Identity, Softmax, Dropout)
 
 
 def _check_sequence(modules: tuple) -> None:
     """Sequential's items: Modules, each used once, Dense widths that agree."""
-    for index, module in enumerate(modules):
-        if not isinstance(module, Module):
-            is_loss = isinstance(module, Loss)
-            hint = " (a loss is not a layer: give it to fit)" if is_loss else ""
-            raise TypeError(f"Sequential: item {index} is not a Module, "
-                            f"got {module!r}{hint}")
-        first = next(i for i, other in enumerate(modules) if other is module)
-        if first != index:
-            raise ValueError(f"Sequential: items {first} and {index} are the same "
-                             f"module {module!r}; a module remembers only its last "
-                             f"forward, so create a new one for each position")
-    width, where = None, None  # the output width of the last Dense so far
-    for index, module in enumerate(modules):
-        if isinstance(module, Dense):
-            if width is not None and module.in_features != width:
-                raise ValueError(f"Sequential: item {where} outputs {width} features "
-                                 f"but item {index}, {module!r}, expects "
-                                 f"{module.in_features}")
-            width, where = module.out_features, index
-        elif not isinstance(module, _SHAPE_KEEPING):
-            width = None  # a module that may change the width: nothing to compare
+    for i, item in enumerate(modules):
+        if not isinstance(item, Module):  # e.g. a loss, which goes to fit
+            raise TypeError(f"Sequential: item {i} is not a Module: {item!r}")
+        if item in modules[:i]:  # in two places, it would save only one forward
+            raise ValueError(f"Sequential: item {i} reuses item {modules.index(item)}")
+    dense = [i for i, module in enumerate(modules) if isinstance(module, Dense)]
+    for i, j in zip(dense, dense[1:]):
+        between = [isinstance(module, _SHAPE_KEEPING) for module in modules[i + 1:j]]
+        if all(between) and modules[i].out_features != modules[j].in_features:
+            raise ValueError(f"Sequential: item {i} outputs {modules[i].out_features} "
+                             f"features, item {j} expects {modules[j].in_features}")
 
 
-def _check_regression_target(loss: Loss, prediction: Tensor, target: object) -> Tensor:
-    """MSE's target as a tensor of the prediction's shape and dtype: a view or a
-    copy, never the caller's tensor changed (no in-place `resize_`)."""
-    if not isinstance(target, _TENSOR):
-        raise TypeError(f"{loss!r}: target must be a torch tensor, "
-                        f"got {type(target).__name__}")
-    if target.is_complex() or target.dtype == _BOOL:
-        raise TypeError(f"{loss!r}: target must hold real numbers, got {target.dtype}")
-    if prediction.dim() == 2 and prediction.shape[1] == 1 and target.dim() == 1:
-        target = target.view(-1, 1)  # (N,) -> (N, 1), a view
-    if target.shape != prediction.shape:
-        raise ValueError(f"{loss!r}: prediction has shape {tuple(prediction.shape)} "
-                         f"but target has shape {tuple(target.shape)}; they must match")
-    return target.to(prediction.dtype)  # a copy only when the dtypes differ
+def _check_grad_output(grad: Tensor, output: Tensor) -> None:
+    if _kind(grad) != _kind(output):  # the same dtype and shape
+        raise ValueError(f"backward: grad_output is {_kind(grad)}, not {_kind(output)}")
 
 
-def _check_class_target(loss: Loss, prediction: Tensor, target: object) -> Tensor:
-    """Cross-entropy's target: class indices `(N,)` in [0, C), as int64."""
-    if prediction.dim() != 2 or len(prediction) == 0:
-        raise ValueError(f"{loss!r}: prediction must be logits of shape (N, C) with "
-                         f"N ≥ 1, got {tuple(prediction.shape)}")
-    if (not isinstance(target, _TENSOR) or target.is_floating_point()
-            or target.is_complex() or target.dtype == _BOOL):
-        kind = target.dtype if isinstance(target, _TENSOR) else type(target).__name__
-        raise TypeError(f"{loss!r}: target must be integer class indices "
-                        f"(e.g. torch.long), got {kind}")
-    n, classes = prediction.shape
-    if target.shape != (n,):
-        raise ValueError(f"{loss!r}: prediction has shape {tuple(prediction.shape)}, "
-                         f"so target must have shape ({n},), got {tuple(target.shape)}")
-    _check_class_range(loss, target, classes)
-    return target.long()
+def _check_target(loss: Loss, prediction: Tensor, target: object) -> Tensor:
+    """The target as the loss takes it, the caller's tensor never changed (no
+    in-place `resize_`). MSE: the prediction's shape and dtype, as a view or a
+    copy. Cross-entropy: class indices `(N,)` in [0, C), as int64."""
+    if isinstance(loss, CrossEntropyLoss):
+        _check_batch(repr(loss), "logits", prediction, "target", target)
+        if target.is_floating_point():
+            raise TypeError(f"{loss!r}: target is {target.dtype}, not class indices")
+        _check_classes(repr(loss), target, prediction.shape[1])
+        return target.long()
+    if isinstance(loss, MSELoss):  # (a loss of your own takes its target as it is)
+        _check_tensor(repr(loss), "target", target, floating=False)
+        given = f"target {tuple(target.shape)}, prediction {tuple(prediction.shape)}"
+        if prediction.dim() == 2 and prediction.shape[1] == 1 and target.dim() == 1:
+            target = target.view(-1, 1)  # (N,) -> (N, 1), a view
+        if target.shape != prediction.shape or target.is_complex():  # no broadcasting
+            raise ValueError(f"{loss!r}: {given}: the shapes must match")
+        target = target.to(prediction.dtype)  # a copy only when the dtypes differ
+    return target
 
 
-def _check_class_range(owner: object, target: Tensor, classes: int) -> None:
-    low, high = target.min().item(), target.max().item()
-    if low < 0 or high >= classes:
-        bad = low if low < 0 else high
-        raise ValueError(f"{_name_of(owner)}: class index {bad} out of range: "
-                         f"{classes} classes means indices 0..{classes - 1}")
+def _check_classes(owner: str, target: Tensor, classes: int) -> None:
+    bad = target[(target < 0) | (target >= classes)]
+    if len(bad):
+        raise ValueError(f"{owner}: class {bad[0].item()} is not in 0..{classes - 1}")
 
 
 def _check_params(owner: str, params: object) -> list:
-    """An optimizer's parameters: a non-empty list of (value, gradient) pairs."""
-    if isinstance(params, Module):
-        raise TypeError(f"{owner}: pass model.param(), not the model itself")
-    try:
-        pairs = list(params)
-    except TypeError:
-        raise TypeError(f"{owner}: params must be model.param(), "
-                        f"got {type(params).__name__}") from None
-    if not pairs:
-        raise ValueError(f"{owner}: got an empty parameter list")
-    for index, pair in enumerate(pairs):
-        if not (isinstance(pair, (tuple, list)) and len(pair) == 2
-                and all(isinstance(t, _TENSOR) for t in pair)):
-            raise TypeError(f"{owner}: parameter {index} must be a (value, gradient) "
-                            f"pair of tensors from model.param(), got {pair!r}")
-        if pair[0].shape != pair[1].shape:
-            raise ValueError(f"{owner}: parameter {index} has shape "
-                             f"{tuple(pair[0].shape)} but its gradient "
-                             f"{tuple(pair[1].shape)}")
-    return [tuple(pair) for pair in pairs]
+    """model.param(): a non-empty list of (value, gradient) pairs of tensors."""
+    pairs = [] if isinstance(params, Module) else list(params)
+    if not pairs or not all(isinstance(p, tuple) and len(p) == 2
+                            and isinstance(p[0], _TENSOR) for p in pairs):
+        raise TypeError(f"{owner}: pass model.param(), not {_kind(params)}")
+    return pairs
 
 
-def _check_state_dict(module: Module, state: object) -> None:
-    """Names, types and shapes of a state dict; raise before anything is copied."""
-    owner = f"{type(module).__name__}.load_state_dict"
-    if not isinstance(state, Mapping):
-        raise TypeError(f"{owner}: expected a dict of tensors, "
-                        f"got {type(state).__name__}")
-    for name, value in state.items():
-        if not isinstance(value, _TENSOR) or value.is_complex():
-            kind = value.dtype if isinstance(value, _TENSOR) else type(value).__name__
-            raise TypeError(f"{owner}: {name!r} must be a real tensor, got {kind}")
-    own = {name: value for name, value, _ in module.named_param()}
+def _check_state_dict(own: dict, state: Mapping) -> None:
+    """Names, types and shapes, all checked before anything is copied."""
     problems = [f"missing key {name!r}" for name in own if name not in state]
     problems += [f"unexpected key {name!r}" for name in state if name not in own]
-    problems += [f"{name!r} has shape {tuple(state[name].shape)}, "
-                 f"expected {tuple(value.shape)}"
-                 for name, value in own.items()
-                 if name in state and state[name].shape != value.shape]
+    for name, value in own.items():
+        given = state.get(name, value)
+        if (not isinstance(given, _TENSOR) or given.is_complex()
+                or given.shape != value.shape):
+            problems.append(f"{name!r} is {_kind(given)}, not {_kind(value)}")
     if problems:
-        raise ValueError(f"{owner}: " + "; ".join(problems))
+        raise ValueError(f"load_state_dict: {'; '.join(problems)}")
 
 
-def _check_fit_arguments(model, loss, optimizer, x, y, epochs, batch_size, val,
-                        callback, generator) -> tuple:
-    """Fail before training starts, with a message that says what is wrong."""
-    if isinstance(loss, type):
-        raise TypeError(f"fit: loss must be an instance, e.g. {loss.__name__}(), "
-                        f"not the class {loss.__name__}")
-    for name, value, kind in (("model", model, Module), ("loss", loss, Loss),
-                              ("optimizer", optimizer, Optimizer)):
-        if not isinstance(value, kind):
-            raise TypeError(f"fit: {name} must be a {kind.__name__}, "
-                            f"got {type(value).__name__}")
-    if callback is not None and not callable(callback):
-        raise TypeError(f"fit: callback must be callable, "
-                        f"got {type(callback).__name__}")
-    _check_generator("fit", generator)
-    _check_data("fit", "x", x, "y", y)
-    if val is not None:
-        if not isinstance(val, (tuple, list)) or len(val) != 2:
-            raise TypeError("fit: val must be a pair (x_val, y_val) or None")
-        _check_data("fit", "val[0]", val[0], "val[1]", val[1])
-    epochs = _check_size("fit", "epochs", epochs)
-    return epochs, _check_size("fit", "batch_size", batch_size)
+def _check_fit(loss: Loss, callback: object, data: list) -> None:
+    """fit's loss and callback, and each data set (x name, x, y name, y)."""
+    if not isinstance(loss, Loss) or not (callback is None or callable(callback)):
+        raise TypeError(f"fit: loss must be e.g. MSELoss(), callback a function or "
+                        f"None; got {loss!r} and {callback!r}")
+    for x_name, x, y_name, y in data:
+        _check_batch("fit", x_name, x, y_name, y)
+        for name, values in ((x_name, x), (y_name, y)):
+            if values.is_floating_point() and not values.isfinite().all():
+                raise ValueError(f"fit: {name} holds NaN or inf values")
 
 
-def _check_data(owner: str, x_name: str, x: object, y_name: str, y: object) -> None:
-    """A data set: x `(N, features)` and y with N rows, N ≥ 1, finite values."""
-    _check_tensor(owner, x_name, x)
-    if not isinstance(y, _TENSOR):
-        raise TypeError(f"{owner}: {y_name} must be a torch tensor, "
-                        f"got {type(y).__name__}")
-    if x.dim() != 2 or y.dim() == 0 or len(y) != len(x):
-        raise ValueError(f"{owner}: {x_name} must be (N, features) and {y_name} must "
-                         f"have N rows; got {x_name} {tuple(x.shape)} and "
-                         f"{y_name} {tuple(y.shape)}")
-    if len(x) == 0:
-        raise ValueError(f"{owner}: {x_name} is empty (0 samples); nothing to train on")
-    for name, data in ((x_name, x), (y_name, y)):
-        if data.is_floating_point() and not data.isfinite().all():
-            raise ValueError(f"{owner}: {name} holds NaN or inf values; clean the data "
-                             f"first")
-
-
-def _check_accuracy_arguments(prediction: object, target: object) -> tuple:
-    """accuracy's inputs, as a prediction `(N, C)` and labels `(N,)` to compare."""
-    for name, value in (("prediction", prediction), ("target", target)):
-        if not isinstance(value, _TENSOR):
-            raise TypeError(f"accuracy: {name} must be a torch tensor, "
-                            f"got {type(value).__name__}")
-    if prediction.dim() == 1:
-        prediction = prediction.view(-1, 1)  # (N,) -> (N, 1): one output column
-    if prediction.dim() != 2 or len(prediction) == 0:
-        raise ValueError(f"accuracy: prediction must have shape (N, C) or (N,) with "
-                         f"N ≥ 1, got {tuple(prediction.shape)}")
-    n, columns = prediction.shape
-    if target.shape == (n, columns) and columns > 1:
-        return prediction, target.argmax(dim=1)  # one-hot -> class indices
-    if target.shape not in ((n,), (n, 1)):
-        one_hot = f" or one-hot ({n}, {columns})" if columns > 1 else ""
-        raise ValueError(f"accuracy: prediction has shape {(n, columns)}, so target "
-                         f"must have shape ({n},) or ({n}, 1){one_hot}; "
-                         f"got {tuple(target.shape)}")
-    target = target.reshape(-1)
-    if columns > 1:
-        _check_class_range("accuracy", target, columns)
-    return prediction, target
-
-
-def _check_gradcheck_arguments(module: object, x: object, eps: object) -> float:
-    if not isinstance(module, Module):
-        raise TypeError(f"gradcheck: module must be a Module, "
-                        f"got {type(module).__name__}")
-    _check_tensor("gradcheck", "x", x)
-    if x.numel() == 0:
-        raise ValueError(f"gradcheck: x is empty, shape {tuple(x.shape)}; "
-                         f"give it at least one sample")
-    return _check_real("gradcheck", "eps", eps, lambda eps: eps > 0, "positive")
+def _check_accuracy(prediction: object, target: object) -> None:
+    """(N, C) or (N,) predictions, N ≥ 1; targets (N,), (N, 1) or one-hot (N, C)."""
+    _check_batch("accuracy", "prediction", prediction, "target", target)
+    if prediction.dim() > 2 or target.shape[1:] not in ((), (1,), prediction.shape[1:]):
+        raise ValueError(f"accuracy: prediction {tuple(prediction.shape)} and target "
+                         f"{tuple(target.shape)} do not fit")
