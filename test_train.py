@@ -377,7 +377,7 @@ def test_ctrl_c_stops_a_run_with_one_line_and_status_130():
     assert len(lines) == 1 and lines[0].startswith("interrupted at epoch "), err
     epoch = int(re.search(r"at epoch (\d+) of", lines[0]).group(1))
     assert 1 <= epoch < 1000000  # stopped at once, not at the end
-    assert f"final accuracy after {epoch} epochs" in out  # what was measured is kept
+    assert f"final accuracy after {epoch} epoch" in out  # what was measured is kept
 
 
 def test_no_plot_never_imports_matplotlib():
@@ -575,7 +575,7 @@ def test_live_window_is_redrawn_while_training_and_ctrl_c_stops_it(x_display, tm
     assert len(lines) == 1 and lines[0].startswith("interrupted at epoch "), err
     stopped = int(re.search(r"at epoch (\d+) of", lines[0]).group(1))
     assert epochs[-1] <= stopped < 3000  # stopped at once, not at the end
-    assert f"final accuracy after {stopped} epochs" in out
+    assert f"final accuracy after {stopped} epoch" in out
     for name in ("decision_regions.png", "history.png", "training.gif"):
         assert (tmp_path / name).stat().st_size > 1000, name
 
@@ -594,7 +594,7 @@ def test_closing_the_live_window_stops_training_and_exits_0(x_display, tmp_path)
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("window closed at epoch "), err
     stopped = int(re.search(r"at epoch (\d+) of", lines[0]).group(1))
-    assert stopped < 3000 and f"final accuracy after {stopped} epochs" in out
+    assert stopped < 3000 and f"final accuracy after {stopped} epoch" in out
     assert "close it" not in out  # no window left to close
     assert visible_windows(x_display) == []  # and none came back for the figures
     assert (tmp_path / "training.gif").exists()

@@ -179,7 +179,7 @@ def print_final(result, window_seconds=None):
     drawing = ("" if window_seconds is None
                else f", {window_seconds:.1f} s of it drawing the live window")
     seconds = result["seconds"]
-    print(f"final accuracy after {result['epochs']} epochs "
+    print(f"final accuracy after {result['epochs']} epoch{'s' * (result['epochs'] != 1)} "
           f"({seconds:.{1 if seconds >= 1 else 2}f} s of training{drawing}):")
     for split, name in (("train", "train"), ("val", "validation"), ("test", "test")):
         n = len(result["data"][split][0])
