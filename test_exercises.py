@@ -786,5 +786,13 @@ def update_docs() -> None:
     print(f"rewrote the samples of {path.relative_to(ROOT)}")
 
 
+def test_without_torch_the_checker_says_to_install_it_first():
+    code = ("import runpy, sys; sys.modules['torch'] = None; "
+            f"runpy.run_path({str(EXERCISES_DIR / 'check.py')!r}, run_name='__main__')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "needs torch" in done.stderr and "install it first" in done.stderr
+
+
 if __name__ == "__main__":
     update_docs()

@@ -37,7 +37,13 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
+try:
+    import torch
+except ModuleNotFoundError:  # the first thing a fresh machine runs into
+    sys.exit("exercises/check.py needs torch, and this Python has none: install it first, "
+             "as the README's Get started says\n"
+             "(python -m pip install torch==2.13.0 --index-url "
+             "https://download.pytorch.org/whl/cpu), then run the checker again")
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_FILE = HERE / "minimlp_student.py"
