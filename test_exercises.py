@@ -513,11 +513,22 @@ def test_reference_passes_every_exercise():
 
 
 @pytest.mark.parametrize("level", sorted(SKELETONS))
-def test_each_skeleton_solved_as_the_reference_passes(level, tmp_path):
+def test_each_skeleton_solved_as_the_reference_passes_and_trains(level, tmp_path):
     path = tmp_path / f"solved_{level}.py"
     path.write_text(solved(level), encoding="utf-8")
-    results = check.grade(check.load(path))
+    module = check.load(path)
+    results = check.grade(module)
     assert [r.status for r in results] == ["PASS"] * len(make_student.EXERCISES), check.report(results)
+    # a finished skeleton is a working framework: it learns the disk problem
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(500, 2, generator=generator)
+    y = ((x - 0.5).pow(2).sum(1, keepdim=True) < 1 / (2 * torch.pi)).float()
+    model = module.Sequential(module.Dense(2, 25, generator=generator), module.ReLU(),
+                              module.Dense(25, 1, generator=generator), module.Sigmoid())
+    history = module.fit(model, module.MSELoss(), module.SGD(model.param(), lr=0.5, momentum=0.9),
+                         x, y, epochs=60, batch_size=50, generator=generator)
+    assert history.train_loss[-1] < 0.5 * history.train_loss[0]  # training went well
+    assert history.train_acc[-1] > 0.85
 
 
 @pytest.mark.parametrize("level", sorted(SKELETONS))
