@@ -237,11 +237,14 @@ def run_single(args):
 
         result = run_experiment(args, args.seed, on_epoch=on_epoch)
         stopped = stop.reason  # None when training ran to the end
-        if stopped:
-            print(f"{stopped} at epoch {result['epochs']} of {args.epochs}: training "
-                  f"stopped; what follows is the model as it is", file=sys.stderr,
-                  flush=True)
         window = recorder.window if recorder is not None else None
+        if stopped:
+            line = f"{stopped} at epoch {result['epochs']} of {args.epochs}"
+            print(f"{line}: training stopped; what follows is the model as it is",
+                  file=sys.stderr, flush=True)
+            if window is not None:
+                window.finish(f"{line.capitalize()}: writing the figures, then exiting.",
+                              wait=False)
         extras.print_final(result, window.seconds if window else None)
         status = 0 if stopped else verdict(result, args)  # stopped: too soon to judge
         if recorder is not None:
