@@ -640,6 +640,23 @@ def test_planted_optimizer_mistake_is_diagnosed(label, kind, step, words):
     _assert_only(grade_optimizer(kind, step), f"{kind}.step", words)
 
 
+@pytest.mark.parametrize("kind", ["SGD", "Adam"])
+def test_the_checkers_optimizer_rules_are_torch_optims(kind):
+    """The checker grades steps against its own copy of PyTorch's update rules
+    (torch.optim costs 2 s of imports at its first use); on every setting it
+    tries, that copy takes the very trajectory torch.optim takes."""
+    settings_list = check.SGD_SETTINGS if kind == "SGD" else check.ADAM_SETTINGS
+    simulate = check.sgd_form if kind == "SGD" else check.adam_form
+    values, grads = check.optimizer_problem()
+    for settings in settings_list:
+        lrs = [settings["lr"], settings["lr"], settings["lr"] / 2]
+        rest = {k: v for k, v in settings.items() if k != "lr"}
+        ours = simulate("pytorch", values, grads, lrs, **settings)
+        theirs = check.torch_trajectory(getattr(torch.optim, kind), values, grads, lrs, **rest)
+        assert all(torch.allclose(a, b, rtol=1e-12, atol=1e-14)
+                   for step_a, step_b in zip(ours, theirs) for a, b in zip(step_a, step_b)), settings
+
+
 def test_a_right_student_implementation_passes():
     """The planted mistakes' right counterparts pass: the checker does not
     depend on the names the reference uses for what it saves."""
