@@ -423,6 +423,10 @@ PLANTED = [
      "Sequential.forward", "last to first"),
     ("sequential forward gives every module x", {"Sequential.forward": sequential_forward("same_input")},
      "Sequential.forward", "every module gets the network's input"),
+    ("mse forward returns a Python float", {
+        "MSELoss.forward": lambda self, p, y: float(mse_forward(self, p, y)),
+        "MSELoss.backward": lambda self: mse_scale(self) * self.saved_d},
+     "MSELoss.forward", "ℓ is a float, not a tensor"),
     # issue 17: a mistake nobody named still says which entries differ, and by how much
     ("tanh backward with an odd power", activation("Tanh", lambda self, g: g * (1 - self.saved_x ** 3)),
      "Tanh.backward", "of ∂ℓ/∂s differ"),
