@@ -12,8 +12,8 @@ from minimlp import MSELoss, ReLU, SGD, Dense, Sequential, Sigmoid, accuracy, fi
 torch.set_grad_enabled(False)  # autograd globally off, as the handout requires
 torch.manual_seed(0)  # the seed of every draw below: data, weights, batch order
 # One thread: the matrices are tiny (at most 500 x 25), and more threads only wait on
-# each other (measured on a busy 2-core machine: 12-37 s with torch's default of two
-# threads, 4-5 s with one)
+# each other (on a 2-core machine shared with other jobs, five runs of each in turn:
+# 12-176 s with torch's default of two threads, 4-24 s with one)
 torch.set_num_threads(1)
 
 RADIUS = 1 / math.sqrt(2 * math.pi)  # a disk of area 1/2 centred at (0.5, 0.5)
