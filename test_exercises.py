@@ -290,6 +290,11 @@ PLANTED = [
         g.mm(self.weight.t()))[-1]),
      "Dense.backward", "uses wᵀ instead of w"),
     # activations
+    ("dense forward transposes the weight in place", {
+        "Dense.forward": lambda self, x: (setattr(self, "saved_x", x),
+                                          x.mm(self.weight.t_()) + self.bias)[1],
+        "Dense.backward": dense_backward},
+     "Dense.forward", "changed the layer's weight w in place"),
     ("relu forward in place", activation("ReLU", lambda self, g: g * (self.saved_s > 0), forward=(
         lambda self, s: (setattr(self, "saved_s", s.clone()), s.clamp_(min=0))[1])),
      "ReLU.forward", "changed the caller's s in place"),

@@ -519,7 +519,8 @@ def unchanged(before, after) -> bool:
 
 def mutated(name: str, before, after, what: str, look: str = "") -> Failed:
     expected, got = fmt_pair(before, after)
-    return Failed(f"{what} changed the caller's {name} in place (an in-place op such as "
+    whose = "the layer's" if name.startswith(("weight", "bias")) else "the caller's"
+    return Failed(f"{what} changed {whose} {name} in place (an in-place op such as "
                   f"add_, clamp_, mul_, -= or [...] = on it)",
                   look or "use the out-of-place form (s.clamp(min=0), not s.clamp_(min=0)); "
                   "nothing may change a caller's tensor",
@@ -764,6 +765,8 @@ def grade_dense_forward(mod, results):
         if not ok:
             continue
         check_not_mutated("x", x_before, x, "forward")
+        check_not_mutated("weight w", w, layer.weight, "forward")
+        check_not_mutated("bias b", b, layer.bias, "forward")
         alts = {"no_bias": x @ w.T, "minus_b": x @ w.T - b}
         if w.shape[0] == w.shape[1]:
             alts["w_not_t"] = x @ w + b
@@ -799,6 +802,8 @@ def grade_dense_backward(mod, results):
                                      "∂ℓ/∂x", g @ w)
             continue
         check_not_mutated("grad_output", g, g_in, "backward", look)
+        check_not_mutated("weight w", w, layer.weight, "backward", look)
+        check_not_mutated("bias b", b, layer.bias, "backward", look)
         _check_callers(layer, (x,), (x_copy,), ("x",), s, s_copy, "s", look)
         inputs = [("x", x), ("w", w), ("∂ℓ/∂s", g)]
         square = w.shape[0] == w.shape[1]
