@@ -290,6 +290,8 @@ def test_api_reference_lists_every_public_name_with_its_signature():
     # docstring examples are code, not nested blockquotes
     outside_code = re.sub(r"^```.*?^```$", "", markdown, flags=re.MULTILINE | re.DOTALL)
     assert ">>>" in markdown and not re.search(r"^\s*>", outside_code, re.MULTILINE)
+    # the transpose is the ⊤ of the typeset pages, as on the annotated page
+    assert "ᵀ" in SOURCE.read_text(encoding="utf-8") and "ᵀ" not in markdown and "<sup>⊤</sup>" in markdown
     assert "def fit(\n    model: Module," in markdown  # long signatures: one parameter per line
     assert "class Dense(\n    in_features: int," in markdown
 

@@ -14,7 +14,14 @@ The page ``api.md`` holds the marker line ``<!-- minimlp:api-reference -->``, re
 from __future__ import annotations
 
 import ast
+import importlib.util
 from pathlib import Path
+
+# The annotated page's typesetting of Unicode super/subscripts (x⁽ˡ⁾ -> x<sup>(l)</sup>, wᵀ -> w<sup>⊤</sup>),
+# so that the two generated pages write the maths alike.
+_spec = importlib.util.spec_from_file_location("annotated_source", Path(__file__).with_name("annotated_source.py"))
+_annotated = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_annotated)
 
 PLACEHOLDER = "<!-- minimlp:api-reference -->"
 SOURCE_NAME = "minimlp.py"
@@ -112,7 +119,8 @@ def _public_methods(cls, classes, public) -> dict[str, ast.FunctionDef]:
 
 def docstring_markdown(text: str) -> str:
     """A docstring as Markdown: a run of `>>>` lines and their output (up to a blank line) is a
-    pycon code block, not a nested blockquote."""
+    pycon code block, not a nested blockquote; super/subscripts in the text are set as on the
+    annotated page (indented code is left as it is)."""
     out: list[str] = []
     lines = text.splitlines()
     i = 0
@@ -124,7 +132,8 @@ def docstring_markdown(text: str) -> str:
                 i += 1
             out += ["", "```pycon", *block, "```", ""]
         else:
-            out.append(lines[i])
+            line = lines[i]
+            out.append(line if line.startswith("    ") else _annotated._inline(line))
             i += 1
     return "\n".join(out).strip()
 
