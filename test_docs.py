@@ -428,7 +428,7 @@ WIDE, NARROW = (1280, 800), (400, 800)
 # scripts ran, report every element of the content that scrolls or clips sideways, and the layout of
 # the annotated page's rows, in a <pre id="measure-report"> that --dump-dom shows.
 # The columns that hold a table's answers: on a phone they must show without scrolling the table.
-KEY_COLUMNS = ["value", "test, mean ± std", "test"]
+KEY_COLUMNS = ["value", "test, mean ± std", "test", "difference"]
 MEASURE_SCRIPT = """<script>
 var KEY_COLUMNS = %s;
 window.addEventListener("load", function () { setTimeout(function () {

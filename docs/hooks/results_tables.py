@@ -97,7 +97,10 @@ def compare(config, variants: list[str]) -> str:
     """Test errors of each seed in two runs side by side, and their difference."""
     first, second = (_load(config, variant) for variant in variants)
     names = [describe(data["config"]) for data in (first, second)]
-    lines = [f"| seed | test errors: {names[0]} | test errors: {names[1]} | difference |",
+    dtypes = [data["config"].get("dtype", "float32") for data in (first, second)]
+    if dtypes[0] != dtypes[1] and names[0] == describe(dict(second["config"], dtype=dtypes[0])):
+        names = dtypes  # the same run in two dtypes: short headers, so that a phone shows them all
+    lines = [f"| seed | test errors, {names[0]} | test errors, {names[1]} | difference |",
              "|---:|---:|---:|---:|"]
     for a, b in zip(first["runs"], second["runs"]):
         if a.get("diverged") or b.get("diverged"):
