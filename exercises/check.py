@@ -20,8 +20,8 @@ is reported on the method that raised it, with its line.
 One line per exercise: PASS, TODO (still raises NotImplementedError), WAIT
 (cannot be graded until an earlier exercise passes: a backward needs its
 forward), or FAIL with a diagnosis read from the numbers (never from your
-source), the equation to look at, and an example of expected and got. Exit
-status 0 only when every exercise passes.
+source, except the line an exception came from), the equation to look at, and
+an example of expected and got. Exit status 0 only when every exercise passes.
 """
 
 from __future__ import annotations
