@@ -533,48 +533,71 @@ def screen_pixels(env):
                           capture_output=True, check=True).stdout
 
 
-def watch_live_run(env, out, until_epoch, epochs=3000):
-    """Start a live train.py; watch the screen and the windows every ~0.25 s
-    until the window title says until_epoch. Returns (process, samples); each
-    sample is (seconds, windows, epoch in the title, screen pixels)."""
-    process = subprocess.Popen(
-        [sys.executable, "train.py", "--epochs", str(epochs), "--out", str(out)],
-        cwd=HERE, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    start, samples = time.perf_counter(), []
+def title_epoch(windows):
+    """The epoch in the title of train.py's window ("... epoch 120 of 3000"), or None."""
+    titles = [name for _, name in windows if name.startswith("train.py")]
+    if titles and " epoch " in titles[0]:
+        return int(titles[0].split(" epoch ")[1].split()[0])
+    return None
+
+
+def watch_live_run(env, out, samples_wanted, epochs=5000):
+    """Start a live train.py and watch its window: closely until the window
+    shows an epoch in its title, then every ~0.25 s (the windows and the whole
+    screen) until samples_wanted samples show an epoch.
+
+    Returns (process, delay, samples): delay is the time from training's start
+    (the first progress line) to the window's first sighting, negative when it
+    was on screen before; a sample is (windows, epoch in the title, pixels).
+    The process's stdout is in out / "stdout.txt".
+    """
+    stdout = out / "stdout.txt"
+    with open(stdout, "w") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "train.py", "--epochs", str(epochs), "--out", str(out)],
+            cwd=HERE, env=env, stdout=sink, stderr=subprocess.PIPE, text=True)
+    start, seen, trained, samples = time.perf_counter(), None, None, []
     while time.perf_counter() - start < 120 and process.poll() is None:
         windows = visible_windows(env)
-        titles = [name for _, name in windows if name.startswith("train.py")]
-        epoch = None
-        if titles and " epoch " in titles[0]:
-            epoch = int(titles[0].split(" epoch ")[1].split()[0])
-        samples.append((time.perf_counter() - start, windows, epoch, screen_pixels(env)))
-        if epoch is not None and epoch >= until_epoch:
+        epoch = title_epoch(windows)
+        now = time.perf_counter()
+        if trained is None and "epoch    1/" in stdout.read_text():
+            trained = now
+        if seen is None and epoch is not None:
+            seen = now
+        if seen is None or trained is None:
+            time.sleep(0.01)
+            continue
+        samples.append((windows, epoch, screen_pixels(env)))
+        if sum(sample[1] is not None for sample in samples) >= samples_wanted:
             break
         time.sleep(0.25)
-    return process, samples
+    delay = seen - trained if seen is not None and trained is not None else None
+    return process, delay, samples
 
 
 @pytest.mark.slow
 def test_live_window_is_redrawn_while_training_and_ctrl_c_stops_it(x_display, tmp_path):
-    process, samples = watch_live_run(x_display, tmp_path, until_epoch=600)
+    process, delay, samples = watch_live_run(x_display, tmp_path, samples_wanted=8)
     process.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal sends
-    out, err = process.communicate(timeout=120)
-    shown = [(pixels, epoch) for _, windows, epoch, pixels in samples if epoch]
-    assert shown, (out, err)  # the window appeared, titled with the epoch
+    _, err = process.communicate(timeout=120)
+    out = (tmp_path / "stdout.txt").read_text()
+    # On screen, titled with the epoch, by the time training starts (it opens
+    # before; this allows for the polling of a busy machine).
+    assert delay is not None and delay <= 1.5, (delay, out, err)
     # One window: the live one (saving figures opens none).
-    assert all(len(windows) <= 1 for _, windows, _, _ in samples), samples[-1][1]
+    assert all(len(windows) <= 1 for windows, _, _ in samples), samples[-1][0]
     # Live: many different pictures on the screen, the epoch advancing.
-    epochs = [epoch for _, epoch in shown]
+    epochs = [epoch for _, epoch, _ in samples if epoch is not None]
     assert epochs == sorted(epochs) and len(set(epochs)) >= 5, epochs
-    assert len({pixels for pixels, _ in shown}) >= 5  # the canvas itself changed
-    assert epochs[0] <= 50, epochs  # shown from the start, not first at epoch 100
+    assert len({pixels for _, epoch, pixels in samples if epoch is not None}) >= 5
     # Ctrl-C: status 130, one line naming the epoch, no traceback, results kept.
     assert process.returncode == 130, err
     assert "Traceback" not in err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("interrupted at epoch "), err
     stopped = int(re.search(r"at epoch (\d+) of", lines[0]).group(1))
-    assert epochs[-1] <= stopped < 3000  # stopped at once, not at the end
+    assert epochs[-1] <= stopped < 5000  # stopped at once, not at the end
     assert f"final accuracy after {stopped} epoch" in out
     for name in ("decision_regions.png", "history.png", "training.gif"):
         assert (tmp_path / name).stat().st_size > 1000, name
@@ -582,19 +605,20 @@ def test_live_window_is_redrawn_while_training_and_ctrl_c_stops_it(x_display, tm
 
 @pytest.mark.slow
 def test_closing_the_live_window_stops_training_and_exits_0(x_display, tmp_path):
-    process, samples = watch_live_run(x_display, tmp_path, until_epoch=300)
-    window = next(i for i, name in samples[-1][1] if name.startswith("train.py"))
+    process, _, samples = watch_live_run(x_display, tmp_path, samples_wanted=2)
+    window = next(i for i, name in samples[-1][0] if name.startswith("train.py"))
     # Close it as a user does: openbox's Alt+F4 on the active window.
     subprocess.run(["xdotool", "windowactivate", "--sync", window], env=x_display,
                    timeout=30)
     subprocess.run(["xdotool", "key", "alt+F4"], env=x_display, timeout=30)
-    out, err = process.communicate(timeout=120)
+    _, err = process.communicate(timeout=120)
+    out = (tmp_path / "stdout.txt").read_text()
     assert process.returncode == 0, err
     assert "Traceback" not in err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("window closed at epoch "), err
     stopped = int(re.search(r"at epoch (\d+) of", lines[0]).group(1))
-    assert stopped < 3000 and f"final accuracy after {stopped} epoch" in out
+    assert stopped < 5000 and f"final accuracy after {stopped} epoch" in out
     assert "close it" not in out  # no window left to close
     assert visible_windows(x_display) == []  # and none came back for the figures
     assert (tmp_path / "training.gif").exists()

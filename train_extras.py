@@ -586,14 +586,16 @@ class LiveWindow:
     It opens before the first epoch, on the initial network, and is redrawn
     on the wall clock, every REDRAW_S seconds of training (or twice the last
     redraw's time, if longer: drawing costs at most half the training time),
-    whatever the number of epochs. A redraw blits: the axes, ticks and
-    legends are drawn once (again only when the loss leaves its axis or the
-    window is resized); each redraw paints the regions, points, curves and
-    title over that background, then lets Tk show it and handle its events
-    (flush_events; plt.pause lags far behind on a busy machine).
+    whatever the number of epochs. Its title names the run and the epoch. A
+    redraw blits: the axes, ticks and legends are drawn once (again only when
+    the loss leaves its axis or the window is resized); each redraw paints
+    the regions, points and curves over that background, then lets the GUI
+    show it and handle its events (flush_events; plt.pause lags far behind on
+    a busy machine).
     """
 
     REDRAW_S = 0.15
+    MAX_WAIT_S = 0.5
 
     def __init__(self, recorder, stop):
         self.recorder, self.stop = recorder, stop
@@ -628,17 +630,19 @@ class LiveWindow:
         lines = draw_curves(ax_loss, ax_acc, History(), args)  # filled by updates
         ax_loss.set_xlim(1, max(2, args.epochs))
         ax_loss.set_ylim(1e-3, 1)  # the default run's losses: no redraw of the axes
+        # The epoch and accuracy go in the window's title, drawn by the desktop:
+        # in the figure, a changing text would cost a quarter of each redraw.
+        ax_regions.set_title("Decision regions and validation points", fontsize=10)
         fig.suptitle(variant_label(args, args.seed), fontsize=8, color="dimgrey")
         fig.tight_layout()
-        title = ax_regions.set_title("", fontsize=10)
         self.ax_loss, self.image, self.points, self.lines = ax_loss, image, points, lines
-        self.title = title
         # In z-order: what a redraw paints over the background.
-        self.animated = [image, points[0], patch, points[1], title, *lines.values()]
+        self.animated = [image, points[0], patch, points[1], *lines.values()]
         for artist in self.animated:
             artist.set_animated(True)
         fig.canvas.mpl_connect("draw_event", self.on_draw)
         fig.canvas.mpl_connect("close_event", self.on_close)
+        self.set_title("before training")
         plt.show(block=False)
 
     def on_draw(self, event):
@@ -660,8 +664,7 @@ class LiveWindow:
         recorder = self.recorder
         self.image.set_data(regions)
         update_points(self.points, recorder.x_val, predicted, recorder.y_val)
-        self.title.set_text(recorder.title(epoch, predicted))
-        self.set_title(f"epoch {epoch} of {self.args.epochs}")
+        self.set_title(recorder.title(epoch, predicted))
         full = self.background is None
         if history is not None and len(history):
             epochs = range(1, len(history) + 1)
@@ -681,7 +684,11 @@ class LiveWindow:
         now = time.perf_counter()
         if epoch > 0:  # the opening, before training, is not training time
             self.seconds += now - start
-        self.next_redraw = now + max(self.REDRAW_S, 0 if full else 2 * (now - start))
+        # Drawing at most half the training time, unless the machine is so busy
+        # that the window would stand still for longer than MAX_WAIT_S.
+        wait = self.REDRAW_S if full else min(max(self.REDRAW_S, 2 * (now - start)),
+                                                self.MAX_WAIT_S)
+        self.next_redraw = now + wait
 
     def fit_loss_axis(self, history):
         """Widen the loss axis to whole decades around every loss so far; True
