@@ -583,10 +583,11 @@ def save_figures(args, result, recorder):
 class LiveWindow:
     """The one window of a live run: decision regions left, curves right.
 
-    It opens before the first epoch, on the initial network, and is redrawn
-    on the wall clock, every REDRAW_S seconds of training (or twice the last
-    redraw's time, if longer: drawing costs at most half the training time),
-    whatever the number of epochs. Its title names the run and the epoch. A
+    It opens before the first epoch, on the initial network, shows a few of
+    the first epochs, where the regions form, and is then redrawn on the wall
+    clock, every REDRAW_S seconds of training (or twice the last redraw's
+    time, if longer: drawing costs at most half the training time), whatever
+    the number of epochs. Its title names the run and the epoch. A
     redraw blits: the axes, ticks and legends are drawn once (again only when
     the loss leaves its axis or the window is resized); each redraw paints
     the regions, points and curves over that background, then lets the GUI
@@ -596,6 +597,11 @@ class LiveWindow:
 
     REDRAW_S = 0.15
     MAX_WAIT_S = 0.5
+    # The regions form in the first few dozen epochs, which a quiet machine
+    # trains in a tenth of a second: these epochs are drawn, each held on
+    # screen for at least HOLD_S, so that the forming can be watched (0.4 s).
+    EARLY_EPOCHS = (1, 3, 8, 20)
+    HOLD_S = 0.1
 
     def __init__(self, recorder, stop):
         self.recorder, self.stop = recorder, stop
@@ -610,7 +616,8 @@ class LiveWindow:
     def due(self, epoch, last=False):
         if self.closed:
             return False
-        return last or time.perf_counter() >= self.next_redraw
+        return (last or epoch in self.EARLY_EPOCHS
+                or time.perf_counter() >= self.next_redraw)
 
     def set_title(self, text):
         self.fig.canvas.manager.set_window_title(f"train.py ({self.name}): {text}")
@@ -681,6 +688,8 @@ class LiveWindow:
                 self.fig.draw_artist(artist)
             canvas.blit(self.fig.bbox)
         canvas.flush_events()  # show it, handle clicks, resizes and closing
+        if epoch in self.EARLY_EPOCHS:
+            time.sleep(max(0.0, start + self.HOLD_S - time.perf_counter()))
         now = time.perf_counter()
         if epoch > 0:  # the opening, before training, is not training time
             self.seconds += now - start
