@@ -268,7 +268,7 @@ def run_seeds(args):
     """
     print(f"{extras.describe(args)}; seeds {args.seed}..{args.seed + args.seeds - 1}",
           flush=True)
-    rows = []
+    rows, failed = [], []
     with extras.StopRequest() as stop:
         for seed in range(args.seed, args.seed + args.seeds):
             try:
@@ -278,21 +278,23 @@ def run_seeds(args):
                 rows.append(extras.diverged_row(seed))
                 continue
             if stop.reason:
-                print(f"interrupted at epoch {result['epochs']} of seed {seed}: the "
-                      f"table keeps the {len(rows)} seeds done", file=sys.stderr, flush=True)
+                kept = (f"the table keeps the {len(rows)} seeds done" if rows
+                        else "no seed was done, no table is written")
+                print(f"interrupted at epoch {result['epochs']} of seed {seed}: {kept}",
+                      file=sys.stderr, flush=True)
                 break
             rows.append({**{column: result[column] for column in extras.COLUMNS},
                          "diverged": False})
             print(f"seed {seed}: test accuracy {100 * result['test_acc']:.2f} % "
                   f"({result['test_errors']} errors of {args.test_points}, "
                   f"{result['seconds']:.1f} s)", flush=True)
-            rows[-1]["failed"] = verdict(result, args) != 0
+            if verdict(result, args):
+                failed.append(seed)
     if rows:
-        extras.save_table(args, [{k: v for k, v in row.items() if k != "failed"}
-                                 for row in rows])
+        extras.save_table(args, rows)
     if stop.reason:
         return 130
-    return 1 if any(row["diverged"] or row.get("failed") for row in rows) else 0
+    return 1 if failed or any(row["diverged"] for row in rows) else 0
 
 
 def verdict(result, args):

@@ -716,8 +716,9 @@ class LiveWindow:
         until it is closed (or Ctrl-C)."""
         if self.fig is None or self.closed:
             return
+        banner = dict(boxstyle="round", fc="#fff3c4", ec="#c9a227")
         self.fig.text(0.5, 0.99, message, ha="center", va="top", fontsize=11,
-                      weight="bold", bbox=dict(boxstyle="round", fc="#fff3c4", ec="#c9a227"))
+                      weight="bold", bbox=banner)
         self.set_title(message)
         self.fig.canvas.draw_idle()
         self.fig.canvas.flush_events()
