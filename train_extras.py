@@ -533,7 +533,7 @@ def save_animation(path, recorder):
             fig.draw_artist(artist)
         rgb = Image.fromarray(numpy.asarray(fig.canvas.buffer_rgba())[..., :3])
         palette = palette if frames else white_palette(rgb.quantize(64))
-        frames.append(rgb.quantize(palette=palette, dither=Image.Dither.NONE))
+        frames.append(rgb.quantize(palette=palette, dither=0))  # 0: no dithering
     durations = [FRAME_MS] * (len(frames) - 1) + [LAST_FRAME_MS]
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations,
                    loop=0)
