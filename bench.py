@@ -676,6 +676,13 @@ def machine():
             "command": "python " + shlex.join(["bench.py", *sys.argv[1:]])}
 
 
+def disk_flops(batch_size):
+    """FLOPs of the matrix products of one training step of the disk net: 2·N·in·out per
+    product, three per layer in minimlp (forward, grad_weight, grad_input)."""
+    return sum(3 * 2 * batch_size * n_in * n_out
+               for n_in, n_out in zip(DISK_SIZES[:-1], DISK_SIZES[1:]))
+
+
 def per_op(disk, ops, name):
     """µs per training step at IDIOM_BATCH, aten ops per step, and µs per op."""
     steps = -(-DISK_POINTS // IDIOM_BATCH)
@@ -684,7 +691,7 @@ def per_op(disk, ops, name):
     return micro, n_ops, micro / n_ops
 
 
-def markdown(rows, info, ops, repeats, big_steps, clock, worst, disk, fast_vs_textbook):
+def markdown(rows, info, ops, repeats, big_steps, clock, worst, disk, fast_vs_textbook, big):
     """The Markdown fragment that docs/performance.md includes."""
     def op_list(counts):
         return ", ".join(f"`{name.removeprefix('aten.')}` {n:g}" for name, n in counts.items())
@@ -692,6 +699,8 @@ def markdown(rows, info, ops, repeats, big_steps, clock, worst, disk, fast_vs_te
     threads = f"{info['threads']} thread" + ("s" if info["threads"] > 1 else "")
     clock = "wall-clock time" if clock == "wall" else "CPU time of the benchmark's thread"
     step = {name: per_op(disk, ops, name) for name in ("minimlp", "fast", "torch")}
+    peak = big_flops() / (big["mm"]["median"] * 1e-3)  # FLOP/s of the bare torch.mm chain
+    arithmetic = 1e6 * disk_flops(IDIOM_BATCH) / peak  # µs
     return f"""<!-- written by `{info['command']}`; do not edit by hand -->
 - **Machine:** {info['cpu']}; torch {info['torch']}, Python {info['python']}, {threads}.
 - **When:** {info['date']}; load average {info['load_average_1min']:.1f} at the end of the run.
@@ -722,7 +731,11 @@ textbook file's time per epoch; in brackets, the quartiles of that share taken r
 Per training step at batch {IDIOM_BATCH}: the textbook file takes {step['minimlp'][0]:.0f} µs for
 {step['minimlp'][1]:g} aten ops ({step['minimlp'][2]:.2f} µs per op), the fast variant
 {step['fast'][0]:.0f} µs for {step['fast'][1]:g} ({step['fast'][2]:.2f} µs per op), torch
-{step['torch'][0]:.0f} µs for {step['torch'][1]:g} ({step['torch'][2]:.2f} µs per op).
+{step['torch'][0]:.0f} µs for {step['torch'][1]:g} ({step['torch'][2]:.2f} µs per op). The
+arithmetic of that step, {disk_flops(IDIOM_BATCH) / 1e6:.2f} million floating-point operations in its
+matrix products, would take {arithmetic:.0f} µs at the rate of the bare `torch.mm` chain above
+({peak / 1e9:.0f} GFLOP/s, a best case for matrices 25 wide): {arithmetic / step['minimlp'][0]:.0%}
+of the textbook file's step.
 """
 
 
@@ -776,7 +789,7 @@ def main():
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(markdown(rows, info, ops, args.repeats, big_steps, args.clock,
-                                     worst, disk, fast_vs_textbook))
+                                     worst, disk, fast_vs_textbook, big))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         result = {"machine": info, "clock": args.clock, "repeats": args.repeats,
