@@ -620,8 +620,12 @@ class SGD(Optimizer):
         for i, (w, grad) in enumerate(self.params):
             # g = ∂ℓ/∂w + λ w   (λ = 0: the gradient as it is)
             g = grad + self.weight_decay * w if self.weight_decay else grad
-            # v ← μ v + g
-            self.velocity[i] = self.momentum * self.velocity[i] + g
+            # v ← μ v + g. With μ = 0 that is v = g, kept as a copy: the next
+            # backward overwrites the gradient, and a momentum raised later needs v
+            if self.momentum:
+                self.velocity[i] = self.momentum * self.velocity[i] + g
+            else:
+                self.velocity[i] = g.clone()
             # w ← w − η v, in place
             w -= self.lr * self.velocity[i]
 
@@ -981,7 +985,7 @@ def _check_sequence(modules: tuple) -> None:
 
 
 def _check_grad_output(grad: Tensor, output: Tensor) -> None:
-    if _kind(grad) != _kind(output):  # the same dtype and shape
+    if grad.shape != output.shape or grad.dtype != output.dtype:
         raise ValueError(f"backward: grad_output is {_kind(grad)}, not {_kind(output)}")
 
 

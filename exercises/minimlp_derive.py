@@ -944,7 +944,7 @@ def _check_sequence(modules: tuple) -> None:
 
 
 def _check_grad_output(grad: Tensor, output: Tensor) -> None:
-    if _kind(grad) != _kind(output):  # the same dtype and shape
+    if grad.shape != output.shape or grad.dtype != output.dtype:
         raise ValueError(f"backward: grad_output is {_kind(grad)}, not {_kind(output)}")
 
 

@@ -593,7 +593,8 @@ class SGD(Optimizer):
     def step(self) -> None:
         """Move every parameter once against its gradient, in place."""
         # g = ∂ℓ/∂w + λ w   (λ = 0: the gradient as it is)
-        # v ← μ v + g
+        # v ← μ v + g. With μ = 0 that is v = g, kept as a copy: the next
+        # backward overwrites the gradient, and a momentum raised later needs v
         # w ← w − η v, in place
         raise NotImplementedError("exercise 21: SGD.step")
 
@@ -945,7 +946,7 @@ def _check_sequence(modules: tuple) -> None:
 
 
 def _check_grad_output(grad: Tensor, output: Tensor) -> None:
-    if _kind(grad) != _kind(output):  # the same dtype and shape
+    if grad.shape != output.shape or grad.dtype != output.dtype:
         raise ValueError(f"backward: grad_output is {_kind(grad)}, not {_kind(output)}")
 
 
