@@ -920,7 +920,7 @@ def _kind(value: object) -> str:
     return type(value).__name__
 
 
-def _check_tensor(owner: str, name: str, value: object, floating: bool = True) -> None:
+def _check_tensor(owner: object, name: str, value: object, floating=True) -> None:
     """A torch tensor (not a list or a numpy array), of floats unless `floating`
     is False; convert data with `torch.as_tensor(data).float()`."""
     if not isinstance(value, _TENSOR) or (floating and not value.is_floating_point()):
@@ -928,7 +928,7 @@ def _check_tensor(owner: str, name: str, value: object, floating: bool = True) -
         raise TypeError(f"{owner}: {name} must be {kind}, got {_kind(value)}")
 
 
-def _check_batch(owner: str, x_name: str, x: object, y_name: str = "", y=None) -> None:
+def _check_batch(owner, x_name: str, x: object, y_name: str = "", y=None) -> None:
     """x: a float tensor of N ≥ 1 rows; y, if named: a tensor (any dtype) of N rows."""
     _check_tensor(owner, x_name, x)
     if y_name:
@@ -994,23 +994,23 @@ def _check_target(loss: Loss, prediction: Tensor, target: object) -> Tensor:
     in-place `resize_`). MSE: the prediction's shape and dtype, as a view or a
     copy. Cross-entropy: class indices `(N,)` in [0, C), as int64."""
     if isinstance(loss, CrossEntropyLoss):
-        _check_batch(repr(loss), "logits", prediction, "target", target)
+        _check_batch(loss, "logits", prediction, "target", target)
         if target.is_floating_point():
             raise TypeError(f"{loss!r}: target is {target.dtype}, not class indices")
-        _check_classes(repr(loss), target, prediction.shape[1])
+        _check_classes(loss, target, prediction.shape[1])
         return target.long()
-    if isinstance(loss, MSELoss):  # (a loss of your own takes its target as it is)
-        _check_tensor(repr(loss), "target", target, floating=False)
-        given = f"target {tuple(target.shape)}, prediction {tuple(prediction.shape)}"
-        if prediction.dim() == 2 and prediction.shape[1] == 1 and target.dim() == 1:
-            target = target.view(-1, 1)  # (N,) -> (N, 1), a view
-        if target.shape != prediction.shape or target.is_complex():  # no broadcasting
-            raise ValueError(f"{loss!r}: {given}: the shapes must match")
-        target = target.to(prediction.dtype)  # a copy only when the dtypes differ
-    return target
+    if not isinstance(loss, MSELoss):
+        return target  # a loss of your own takes its target as it is
+    _check_tensor(loss, "target", target, floating=False)
+    y = target  # as the caller gave it, for the message
+    if prediction.dim() == 2 and prediction.shape[1] == 1 and target.dim() == 1:
+        target = target.view(-1, 1)  # (N,) -> (N, 1), a view
+    if target.shape != prediction.shape or target.is_complex():  # no broadcasting
+        raise ValueError(f"{loss}: target {_kind(y)} ≠ prediction {_kind(prediction)}")
+    return target.to(prediction.dtype)  # a copy only when the dtypes differ
 
 
-def _check_classes(owner: str, target: Tensor, classes: int) -> None:
+def _check_classes(owner: object, target: Tensor, classes: int) -> None:
     bad = target[(target < 0) | (target >= classes)]
     if len(bad):
         raise ValueError(f"{owner}: class {bad[0].item()} is not in 0..{classes - 1}")
