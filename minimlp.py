@@ -935,7 +935,7 @@ def _check_batch(owner, x_name: str, x: object, y_name: str = "", y=None) -> Non
         _check_tensor(owner, y_name, y, floating=False)
     if x.dim() == 0 or len(x) == 0 or y_name and y.shape[:1] != x.shape[:1]:
         raise ValueError(f"{owner}: {x_name} {_kind(x)} must have N ≥ 1 rows"
-                         + (f", and {y_name} as many, not {_kind(y)}" if y_name else ""))
+                         + (f", {y_name} as many, not {_kind(y)}" if y_name else ""))
 
 
 # What each number a user passes may be, in one table (as scikit-learn keeps its
