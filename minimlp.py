@@ -489,7 +489,7 @@ class Loss:
     the last forward."""
 
     def __call__(self, prediction: Tensor, target: Tensor) -> Tensor:
-        target = _check_target(self, prediction, target)
+        target = self._check_target(prediction, target)
         return self.forward(prediction, target)
 
     def forward(self, prediction: Tensor, target: Tensor) -> Tensor:
@@ -497,6 +497,11 @@ class Loss:
 
     def backward(self) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} must implement backward()")
+
+    def _check_target(self, prediction: Tensor, target: Tensor) -> Tensor:
+        """The target as `forward` takes it, or a clear error; the caller's tensor
+        is never changed. A loss of your own takes its target as it is."""
+        return target
 
     __getattr__ = Module.__getattr__  # a backward before its forward, as for modules
 
@@ -531,6 +536,17 @@ class MSELoss(Loss):
         if self.reduction == "mean":
             return (2 / self.difference.numel()) * self.difference
         return 2 * self.difference
+
+    def _check_target(self, x: Tensor, y: Tensor) -> Tensor:
+        # y, the target, of the prediction x's shape and dtype: a view or a copy,
+        # never the caller's tensor changed (no in-place resize_)
+        _check_tensor(self, "target", y, floating=False)
+        target = y
+        if x.dim() == 2 and x.shape[1] == 1 and y.dim() == 1:
+            target = y.view(-1, 1)  # (N,) -> (N, 1), a view
+        if target.shape != x.shape or y.is_complex():  # a target that would broadcast
+            raise ValueError(f"{self}: target {_kind(y)} ≠ prediction {_kind(x)}")
+        return target.to(x.dtype)  # a copy only when the dtypes differ
 
     def __repr__(self) -> str:
         return f"MSELoss(reduction={self.reduction!r})"
@@ -569,6 +585,14 @@ class CrossEntropyLoss(Loss):
         p = self.probabilities
         onehot = p.new_zeros(p.shape).scatter_(1, self.target.view(-1, 1), 1.0)
         return (p - onehot) / len(p)
+
+    def _check_target(self, logits: Tensor, target: Tensor) -> Tensor:
+        # class indices (N,) in [0, C), as int64
+        _check_batch(self, "logits", logits, "target", target)
+        if target.is_floating_point():
+            raise TypeError(f"{self}: target is {target.dtype}, not class indices")
+        _check_classes(self, target, logits.shape[1])
+        return target.long()
 
 
 # ----------------------------------------------------------------------------
@@ -660,6 +684,7 @@ class Adam(Optimizer):
             v_hat = self.v[i] / (1 - beta2 ** self.t)
             # w ← w − η m̂ / (√v̂ + ε), in place
             w -= self.lr * m_hat / (v_hat.sqrt() + self.eps)
+
 
 # ----------------------------------------------------------------------------
 # Training
@@ -987,27 +1012,6 @@ def _check_sequence(modules: tuple) -> None:
 def _check_grad_output(grad: Tensor, output: Tensor) -> None:
     if grad.shape != output.shape or grad.dtype != output.dtype:
         raise ValueError(f"backward: grad_output is {_kind(grad)}, not {_kind(output)}")
-
-
-def _check_target(loss: Loss, prediction: Tensor, target: object) -> Tensor:
-    """The target as the loss takes it, the caller's tensor never changed (no
-    in-place `resize_`). MSE: the prediction's shape and dtype, as a view or a
-    copy. Cross-entropy: class indices `(N,)` in [0, C), as int64."""
-    if isinstance(loss, CrossEntropyLoss):
-        _check_batch(loss, "logits", prediction, "target", target)
-        if target.is_floating_point():
-            raise TypeError(f"{loss!r}: target is {target.dtype}, not class indices")
-        _check_classes(loss, target, prediction.shape[1])
-        return target.long()
-    if not isinstance(loss, MSELoss):
-        return target  # a loss of your own takes its target as it is
-    _check_tensor(loss, "target", target, floating=False)
-    y = target  # as the caller gave it, for the message
-    if prediction.dim() == 2 and prediction.shape[1] == 1 and target.dim() == 1:
-        target = target.view(-1, 1)  # (N,) -> (N, 1), a view
-    if target.shape != prediction.shape or target.is_complex():  # no broadcasting
-        raise ValueError(f"{loss}: target {_kind(y)} ≠ prediction {_kind(prediction)}")
-    return target.to(prediction.dtype)  # a copy only when the dtypes differ
 
 
 def _check_classes(owner: object, target: Tensor, classes: int) -> None:
