@@ -54,9 +54,15 @@ FENCED = re.compile(r"^(`{3,})(\w+)([^\n]*)\n(.*?)^\1$", re.MULTILINE | re.DOTAL
 
 
 def _load_hook(name: str):
+    """A hook module, loaded as mkdocs loads it: with its folder on sys.path while it runs."""
     spec = importlib.util.spec_from_file_location(name, DOCS / "hooks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    saved = sys.path.copy()
+    sys.path.insert(0, str(DOCS / "hooks"))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path[:] = saved
     return module
 
 
@@ -230,10 +236,6 @@ def test_annotated_source_keeps_every_code_line_in_order():
     assert shown == expected, "the annotated page lost, added or reordered code lines"
 
 
-def _first_line(node: ast.AST) -> int:
-    return min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-
-
 def test_annotated_source_has_a_heading_per_section_of_the_file_and_a_box_per_definition():
     annotated = _load_hook("annotated_source")
     source = SOURCE.read_text(encoding="utf-8")
@@ -250,7 +252,8 @@ def test_annotated_source_has_a_heading_per_section_of_the_file_and_a_box_per_de
     definitions = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
     definitions += [m for c in tree.body if isinstance(c, ast.ClassDef) for m in c.body
                     if isinstance(m, ast.FunctionDef)]
-    headers = {lines[_first_line(d) - 1] for d in definitions}  # `def f(...):` as in the file
+    first_line = _load_hook("hook_helpers").first_line
+    headers = {lines[first_line(d) - 1] for d in definitions}  # `def f(...):` as in the file
     per_box = [sum(line in headers for piece in unit.pieces for line in piece.code)
                for unit in units if unit.pieces]
     assert max(per_box) == 1 and sum(per_box) == len(definitions), per_box

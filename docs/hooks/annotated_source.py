@@ -29,10 +29,10 @@ from __future__ import annotations
 import ast
 import html
 import re
-from pathlib import Path
+
+from hook_helpers import fence as _fence, first_line as _first_line, replace_placeholder, watch_source
 
 PLACEHOLDER = "<!-- minimlp:annotated-source -->"
-SOURCE_NAME = "minimlp.py"
 FIRST_HEADING = "The file and its imports"  # the part above the first section rule
 
 SECTION_RULE = re.compile(r"^\s*#\s*-{8,}\s*$")
@@ -70,14 +70,6 @@ class Unit:
         self.intro: list[str] = []  # comment lines (a section rule's text)
         self.docstring: list[str] = []  # the module docstring, under the first heading
         self.pieces: list[Piece] = []
-
-
-def _source_path(config) -> Path:
-    return Path(config.config_file_path).resolve().parent / SOURCE_NAME
-
-
-def _first_line(node: ast.AST) -> int:
-    return min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
 
 
 def _docstrings(tree: ast.Module) -> tuple[dict[int, str], set[int]]:
@@ -320,11 +312,6 @@ def docstring_markdown(lines: list[str]) -> str:
     return "\n".join(out).strip()
 
 
-def _fence(code: str) -> str:
-    longest = max((len(m) for m in re.findall(r"`+", code)), default=0)
-    return "`" * max(3, longest + 1)
-
-
 def _cell(kind: str, markdown: str) -> str:
     return f'<div class="annotated-{kind}" markdown>\n\n{markdown}\n\n</div>\n'
 
@@ -358,13 +345,8 @@ def render_markdown(source: str) -> str:
 
 
 def on_page_markdown(markdown: str, page, config, files, **kwargs) -> str:
-    if PLACEHOLDER not in markdown:
-        return markdown
-    source = _source_path(config).read_text(encoding="utf-8")
-    return markdown.replace(PLACEHOLDER, render_markdown(source))
+    return replace_placeholder(markdown, PLACEHOLDER, config, render_markdown)
 
 
 def on_serve(server, config, builder, **kwargs):
-    # `mkdocs serve` rebuilds when minimlp.py changes, not only when docs/ does.
-    server.watch(str(_source_path(config)))
-    return server
+    return watch_source(server, config)

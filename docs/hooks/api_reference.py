@@ -14,22 +14,14 @@ The page ``api.md`` holds the marker line ``<!-- minimlp:api-reference -->``, re
 from __future__ import annotations
 
 import ast
-import importlib.util
-from pathlib import Path
 
 # The annotated page's typesetting of Unicode super/subscripts (x⁽ˡ⁾ -> x<sup>(l)</sup>, wᵀ -> w<sup>⊤</sup>),
 # so that the two generated pages write the maths alike.
-_spec = importlib.util.spec_from_file_location("annotated_source", Path(__file__).with_name("annotated_source.py"))
-_annotated = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_annotated)
+import annotated_source as _annotated
+from hook_helpers import SOURCE_NAME, replace_placeholder
 
 PLACEHOLDER = "<!-- minimlp:api-reference -->"
-SOURCE_NAME = "minimlp.py"
 SHOWN_DUNDERS = {"__call__"}
-
-
-def _source_path(config) -> Path:
-    return Path(config.config_file_path).resolve().parent / SOURCE_NAME
 
 
 def _parameter(arg: ast.arg, default: ast.expr | None, prefix: str = "") -> str:
@@ -199,7 +191,4 @@ def render_markdown(source: str) -> str:
 
 
 def on_page_markdown(markdown: str, page, config, files, **kwargs) -> str:
-    if PLACEHOLDER not in markdown:
-        return markdown
-    source = _source_path(config).read_text(encoding="utf-8")
-    return markdown.replace(PLACEHOLDER, render_markdown(source))
+    return replace_placeholder(markdown, PLACEHOLDER, config, render_markdown)

@@ -40,7 +40,8 @@ import re
 import textwrap
 from pathlib import Path
 
-SOURCE_NAME = "minimlp.py"
+from hook_helpers import SOURCE_NAME, fence as _fence, first_line as _first_line, read_source, watch_source
+
 CODE = re.compile(r"^(?P<indent>[ \t]*)<!--\s*minimlp:code\s+(?P<name>[^>]*?)\s*-->[ \t]*$", re.MULTILINE)
 INCLUDE = re.compile(r'^(?P<indent>[ \t]*)<!--\s*minimlp:include\s+(?P<path>[^>\s"]+)'
                      r'(?:\s+"(?P<title>[^"]*)")?\s*-->[ \t]*$', re.MULTILINE)
@@ -53,10 +54,6 @@ _Definition = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 class NameNotFound(LookupError):
     """The qualified name (or one of its listed members) is not defined in the source."""
-
-
-def _source_path(config) -> Path:
-    return Path(config.config_file_path).resolve().parent / SOURCE_NAME
 
 
 def _children(node: ast.AST) -> dict[str, ast.AST]:
@@ -73,10 +70,6 @@ def find(tree: ast.Module, path: str) -> ast.AST:
             raise NameNotFound(f"{path!r}: {where} defines no {part!r}")
         node = found
     return node
-
-
-def _first_line(node: ast.AST) -> int:
-    return min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
 
 
 def _lines(source_lines: list[str], first: int, last: int) -> list[str]:
@@ -121,11 +114,6 @@ def extract(source: str, name: str) -> str:
     if skipped:
         out += ["", f"{indent}..."]
     return textwrap.dedent("\n".join(out))
-
-
-def _fence(code: str) -> str:
-    longest = max((len(m) for m in re.findall(r"`+", code)), default=0)
-    return "`" * max(3, longest + 1)
 
 
 def code_block(source: str, name: str, file_name: str = SOURCE_NAME) -> str:
@@ -178,11 +166,8 @@ def render(markdown: str, source: str, docs_dir: Path, page_name: str = "page") 
 def on_page_markdown(markdown: str, page, config, files, **kwargs) -> str:
     if "minimlp:code" not in markdown and "minimlp:include" not in markdown:
         return markdown
-    source = _source_path(config).read_text(encoding="utf-8")
-    return render(markdown, source, Path(config.docs_dir), page.file.src_uri)
+    return render(markdown, read_source(config), Path(config.docs_dir), page.file.src_uri)
 
 
 def on_serve(server, config, builder, **kwargs):
-    # `mkdocs serve` rebuilds when minimlp.py changes, not only when docs/ does.
-    server.watch(str(_source_path(config)))
-    return server
+    return watch_source(server, config)
