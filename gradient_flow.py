@@ -122,8 +122,12 @@ def _verdict(ratio):
     """Words for the first/last-layer ratio of gradient sizes."""
     if ratio < 0.1:
         return "vanishing towards the input"
+    if ratio < 0.5:
+        return "smaller towards the input"
     if ratio > 10:
-        return "growing towards the input"
+        return "growing fast towards the input"
+    if ratio > 2:
+        return "larger towards the input"
     return "about even across the layers"
 
 
@@ -147,10 +151,18 @@ def draw_gradient_flow(ax_rms, ax_ratio, flow):
             curves = _set_up(ax, flow.layer_names, ylabel, ax is ax_ratio)
         for line, values in zip(curves, series):
             line.set_data(flow.epochs, values)
-        ax.relim()
-        ax.autoscale_view()
+        _fit_limits(ax, flow.epochs, series)
         lines += curves
     return lines
+
+
+def _fit_limits(ax, epochs, series):
+    """Axis limits around the finite, positive values (a log axis shows no others)."""
+    values = [v for values in series for v in values if v > 0 and math.isfinite(v)]
+    if values:
+        low, high = min(values), max(values)
+        ax.set_ylim(low / 1.5, high * 1.5)  # a margin, and room for a single value
+    ax.set_xlim(0, max(epochs + [1]))
 
 
 def _set_up(ax, layer_names, ylabel, reference):

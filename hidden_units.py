@@ -62,7 +62,7 @@ def unit_maps(model, input_transform, layers, grid=GRID):
     """{layer: tensor (width, grid, grid)} of each unit's output over the square."""
     points = square_points(grid)
     outputs = hidden_outputs(model, input_transform(points))
-    return {l: outputs[l].t().reshape(-1, grid, grid).double() for l in layers}
+    return {l: outputs[l].t().reshape(-1, grid, grid).double().cpu() for l in layers}
 
 
 def draw_hidden_units(fig, model, input_transform, layers=(0, 1), circle=DISK):
@@ -83,7 +83,8 @@ def draw_hidden_units(fig, model, input_transform, layers=(0, 1), circle=DISK):
         largest = unit.abs().max().item()
         image, label = ax.images[0], ax.texts[0]
         # each unit on its own scale: −max|x| .. +max|x| -> 0 .. 1, 0 -> 0.5
-        image.set_data((unit / (2 * largest) + 0.5) if largest > 0 else unit + 0.5)
+        shown = (unit / (2 * largest) + 0.5) if largest > 0 else unit + 0.5
+        image.set_data(shown.numpy())
         label.set_text("" if largest > 0 else "off")
         artists += [image, label]
     return artists
@@ -105,7 +106,7 @@ def _set_up(fig, widths, circle):
         for unit in range(width):
             ax = fig.add_subplot(inner[unit // columns[l], unit % columns[l]])
             ax.set_gid(UNIT_GID)
-            ax.imshow(torch.zeros(2, 2), cmap="RdBu_r", vmin=0, vmax=1,
+            ax.imshow([[0.5, 0.5], [0.5, 0.5]], cmap="RdBu_r", vmin=0, vmax=1,
                       origin="lower", extent=(0, 1, 0, 1), interpolation="nearest")
             if circle is not None:
                 ax.add_patch(Circle(circle[:2], circle[2], fill=False, ls="--",

@@ -1,0 +1,206 @@
+"""Tests of the pictures of backprop: gradient_flow.py, hidden_units.py, the
+vanishing-gradient lab (docs/lab/vanishing.py) and the worked-example graph
+(docs/lab/worked_example_graph.py)."""
+
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from gradient_flow import GradientFlow, draw_gradient_flow, save_gradient_flow
+from hidden_units import draw_hidden_units, save_hidden_units, unit_maps
+from minimlp import (SGD, Dense, Dropout, MSELoss, ReLU, Sequential, Sigmoid, Tanh,
+                     fit)
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+
+
+def small_net(generator, dtype=torch.float64, dropout=False):
+    """2 -> 4 -> 3 -> 1: Tanh, ReLU, Sigmoid, so each derivative is used."""
+    modules = [Dense(2, 4, generator=generator, dtype=dtype), Tanh(),
+               Dense(4, 3, generator=generator, dtype=dtype), ReLU()]
+    if dropout:
+        modules.append(Dropout(0.3, generator=generator))
+    modules += [Dense(3, 1, generator=generator, dtype=dtype), Sigmoid()]
+    return Sequential(*modules)
+
+
+def probe(n=50, dtype=torch.float64, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 2, generator=generator, dtype=dtype) * 2 - 1
+    y = (x.norm(dim=1, keepdim=True) < 0.8).to(dtype)
+    return x, y
+
+
+def autograd_rms(model, x, y, reduction):
+    """RMS of ∂ℓₙ/∂s per hidden layer, ℓₙ the loss of point n, by torch.autograd."""
+    weights = [(m.weight.clone().requires_grad_(), m.bias.clone().requires_grad_())
+               for m in model if isinstance(m, Dense)]
+    with torch.enable_grad():
+        w1, b1 = weights[0]
+        s1 = x @ w1.T + b1
+        w2, b2 = weights[1]
+        s2 = s1.tanh() @ w2.T + b2
+        w3, b3 = weights[2]
+        prediction = torch.sigmoid(s2.relu() @ w3.T + b3)
+        # the sum of the per-point losses: its gradient is each point's own
+        per_point = ((prediction - y) ** 2).sum()
+        grad_s1, grad_s2 = torch.autograd.grad(per_point, [s1, s2])
+    return [g.pow(2).mean().sqrt().item() for g in (grad_s1, grad_s2)]
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_rms_equals_autograd_in_float64(reduction):
+    model = small_net(torch.Generator().manual_seed(1))
+    x, y = probe()
+    flow = GradientFlow(model, MSELoss(reduction=reduction), x, y)
+    flow.record(0)
+    expected = autograd_rms(model, x, y, reduction)
+    assert flow.layer_names == ["layer 1", "layer 2"]  # the two hidden Dense layers
+    for measured, oracle in zip(flow.rms, expected):
+        # RMS of dl/ds per point, as torch.autograd computes it
+        assert measured[0] == pytest.approx(oracle, rel=1e-12)
+    assert expected[0] > 0 and expected[1] > 0  # the check is not 0 == 0
+
+
+def train(record, dropout):
+    """Train a small net for a few epochs; return its final weights."""
+    generator = torch.Generator().manual_seed(2)
+    model = small_net(generator, dtype=torch.float32, dropout=dropout)
+    x, y = probe(200, torch.float32)
+    loss = MSELoss()
+    optimizer = SGD(model.param(), lr=0.5, momentum=0.9)
+    flow = GradientFlow(model, loss, x, y)
+    if record:
+        flow.record(0)
+    callback = (lambda epoch, model, history: flow.record(epoch + 1)) if record else None
+    fit(model, loss, optimizer, x, y, 5, batch_size=32, callback=callback,
+        generator=torch.Generator().manual_seed(3))
+    return [value.clone() for value, _ in model.param()], flow
+
+
+@pytest.mark.parametrize("dropout", [False, True])
+def test_recording_leaves_training_bit_identical(dropout):
+    without, _ = train(record=False, dropout=dropout)
+    with_flow, flow = train(record=True, dropout=dropout)
+    for plain, recorded in zip(without, with_flow):
+        assert torch.equal(plain, recorded)  # not one bit differs
+    assert flow.epochs == [0, 1, 2, 3, 4, 5]
+    assert all(len(series) == 6 for series in flow.rms + flow.update_ratio)
+
+
+def test_record_puts_back_gradients_and_mode():
+    model = small_net(torch.Generator().manual_seed(4))
+    x, y = probe()
+    loss = MSELoss()
+    loss(model(x), y)
+    model.backward(loss.backward())  # gradients a user has not stepped with yet
+    before = [grad.clone() for _, grad in model.param()]
+    assert any(grad.abs().sum() > 0 for grad in before)
+    GradientFlow(model, loss, x, y).record(0)
+    for (_, grad), old in zip(model.param(), before):
+        assert torch.equal(grad, old)  # record added nothing into them
+    assert model.training  # and left the model in training mode
+
+
+def test_update_ratio_measures_the_weight_change():
+    model = small_net(torch.Generator().manual_seed(5))
+    x, y = probe()
+    flow = GradientFlow(model, MSELoss(), x, y)
+    flow.record(0)
+    first = model[0].weight.clone()
+    change = torch.full_like(first, 0.01)
+    model[0].weight += change
+    flow.record(1)
+    assert math.isnan(flow.update_ratio[0][0])  # nothing to compare with at first
+    expected = (change.norm() / first.norm()).item()
+    assert flow.update_ratio[0][1] == pytest.approx(expected, rel=1e-9)
+    assert flow.update_ratio[1][1] == 0.0  # layer 2 did not move
+
+
+def test_summary_says_vanishing_for_a_deep_sigmoid_net():
+    generator = torch.Generator().manual_seed(6)
+    modules = [Dense(2, 25, init="xavier", generator=generator)]
+    for _ in range(7):
+        modules += [Sigmoid(), Dense(25, 25, init="xavier", generator=generator)]
+    modules += [Sigmoid(), Dense(25, 1, generator=generator), Sigmoid()]
+    model = Sequential(*modules)
+    x, y = probe(200, torch.float32)
+    flow = GradientFlow(model, MSELoss(), x, y)
+    flow.record(0)
+    assert len(flow.rms) == 8
+    assert flow.rms[0][0] < 0.01 * flow.rms[-1][0]  # σ' ≤ 1/4 in each of 8 layers
+    assert "vanishing" in flow.summary()
+
+
+def test_draw_gradient_flow_updates_its_lines(tmp_path):
+    from matplotlib.figure import Figure
+    model = small_net(torch.Generator().manual_seed(7))
+    x, y = probe()
+    flow = GradientFlow(model, MSELoss(), x, y)
+    flow.record(0)
+    fig = Figure()
+    ax_rms, ax_ratio = fig.subplots(1, 2)
+    lines = draw_gradient_flow(ax_rms, ax_ratio, flow)
+    model[0].weight *= 1.1
+    flow.record(1)
+    again = draw_gradient_flow(ax_rms, ax_ratio, flow)
+    assert [id(line) for line in again] == [id(line) for line in lines]  # reused
+    assert list(again[0].get_xdata()) == [0, 1]
+    assert list(again[0].get_ydata()) == flow.rms[0]
+    assert ax_rms.get_yscale() == "log"
+    path = tmp_path / "gradient_flow.png"
+    save_gradient_flow(str(path), flow, "title")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert os.listdir(tmp_path) == ["gradient_flow.png"]  # no temporary file left
+
+
+def test_unit_maps_are_the_first_layers_relu_ramps():
+    model = Sequential(Dense(2, 3, dtype=torch.float64), ReLU(),
+                       Dense(3, 2, dtype=torch.float64), Tanh(),
+                       Dense(2, 1, dtype=torch.float64))
+
+    def transform(p):
+        return (p.double() - 0.5) * 2
+
+    maps = unit_maps(model, transform, [0, 1], grid=5)
+    ticks = torch.linspace(0, 1, 5, dtype=torch.float64)
+    # the point at row i, column j of a map is (x, y) = (ticks[j], ticks[i])
+    point = torch.tensor([[ticks[3], ticks[1]]])
+    s1 = transform(point) @ model[0].weight.T + model[0].bias
+    x1 = s1.clamp(min=0)
+    x2 = (x1 @ model[2].weight.T + model[2].bias).tanh()
+    assert maps[0].shape == (3, 5, 5) and maps[1].shape == (2, 5, 5)
+    assert torch.allclose(maps[0][:, 1, 3], x1[0])  # x⁽¹⁾ = max(0, w p + b)
+    assert torch.allclose(maps[1][:, 1, 3], x2[0])  # x⁽²⁾ = tanh(w x⁽¹⁾ + b)
+
+
+def test_draw_hidden_units_reuses_its_tiles(tmp_path):
+    from matplotlib.figure import Figure
+    generator = torch.Generator().manual_seed(9)
+    model = Sequential(Dense(2, 6, generator=generator), ReLU(),
+                       Dense(6, 4, generator=generator), ReLU(),
+                       Dense(4, 1, generator=generator))
+    fig = Figure()
+    artists = draw_hidden_units(fig, model, lambda p: (p - 0.5) * 2)
+    assert len(artists) == 2 * (6 + 4)  # an image and a label per unit
+    model[0].weight *= -1
+    again = draw_hidden_units(fig, model, lambda p: (p - 0.5) * 2)
+    assert [id(a) for a in again] == [id(a) for a in artists]
+    assert len(fig.axes) == 10
+    path = tmp_path / "hidden_units.png"
+    save_hidden_units(str(path), model, lambda p: (p - 0.5) * 2, "title")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert os.listdir(tmp_path) == ["hidden_units.png"]
+
+
+def test_importing_the_views_loads_no_matplotlib():
+    code = ("import sys, gradient_flow, hidden_units; "
+            "print('matplotlib' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=120,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"  # train.py --no-plot stays light
