@@ -187,7 +187,7 @@ def test_a_name_missing_from_minimlp_fails_the_strict_build_naming_it(tmp_path):
 
 
 def _mkdocs_config() -> dict:
-    import yaml  # comes with mkdocs
+    yaml = pytest.importorskip("yaml", reason="mkdocs (which brings PyYAML) is not installed")
 
     class Loader(yaml.SafeLoader):
         pass
@@ -197,12 +197,10 @@ def _mkdocs_config() -> dict:
 
 
 def _nav_pages() -> list[str]:
-    """The URL path of every page in mkdocs.yml's nav: '' for index.md, 'backprop/' for backprop.md."""
+    """The URL path of every page in mkdocs.yml's nav: '' for index.md, 'backprop/' for backprop.md
+    (read when a test asks, so that collecting the tests needs no mkdocs)."""
     pages = [next(iter(item.values())) for item in _mkdocs_config()["nav"]]
     return ["" if page == "index.md" else page[:-len(".md")] + "/" for page in pages]
-
-
-PAGES = _nav_pages()
 
 
 def test_every_local_file_named_in_mkdocs_yml_exists():
@@ -384,8 +382,9 @@ def _equivalence(output: str) -> dict[str, str]:
 def test_minimlp_and_torch_end_with_the_same_weights_as_the_pytorch_page_says():
     # docs/pytorch/equivalence.py: the disk net trained by both frameworks from the same weights on
     # the same batches (Adam with weight decay, float64); the page shows the committed output.
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    done = subprocess.run([sys.executable, str(DOCS / "pytorch" / "equivalence.py")], cwd=tempfile.gettempdir(),
+    # Run as the page says: `python docs/pytorch/equivalence.py` from the repository root.
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "docs/pytorch/equivalence.py"], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     rerun = _equivalence(done.stdout)
@@ -404,19 +403,100 @@ def test_minimlp_and_torch_end_with_the_same_weights_as_the_pytorch_page_says():
     assert '<!-- minimlp:include pytorch/output.txt' in (DOCS / "pytorch.md").read_text(encoding="utf-8")
 
 
-def test_committed_runs_used_the_current_defaults_of_train_py():
-    # The experiment page shows the committed seeds.json files; they must come from train.py as it is.
-    sys.path.insert(0, str(ROOT))
-    try:
-        import train
-    finally:
-        sys.path.remove(str(ROOT))
-    for variant in sorted(p.name for p in (DOCS / "assets" / "results").iterdir()):
-        run = json.loads((DOCS / "assets" / "results" / variant / "seeds.json").read_text())["config"]
-        rerun = f"rerun: python train.py --seeds 10 ... --out docs/assets/results/{variant}"
-        assert (run["epochs"], run["batch_size"]) == (train.EPOCHS, train.BATCH_SIZE), rerun
-        assert run["lr"] == train.DEFAULT_LR[(run["optimizer"], run["loss"], run["outputs"])], rerun
-        assert (run["momentum"], run["schedule"], run["seeds"]) == (train.MOMENTUM, "cosine", 10), rerun
+def _regenerate():
+    """docs/regenerate.py as a module."""
+    spec = importlib.util.spec_from_file_location("regenerate", DOCS / "regenerate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_committed_result_was_made_by_the_code_of_today():
+    # Each committed figure, table and quoted output records the fingerprint of the code that made
+    # it (docs/assets/results/manifest.json); a change of that code since makes it stale.
+    regenerate = _regenerate()
+    manifest = regenerate.read_manifest()
+    stale = [regenerate.stale_message(part, reason) for part in regenerate.parts()
+             if (reason := regenerate.stale(part, manifest=manifest))]
+    assert not stale, "stale results (python docs/regenerate.py remakes them all):\n" + "\n".join(stale)
+
+
+def _copy_for_fingerprints(regenerate, root: Path) -> None:
+    """A copy of what the fingerprints read, with placeholder outputs and a manifest of today."""
+    for part in regenerate.parts():
+        for name in regenerate.dependencies(part) + part.outputs:
+            name = name.split("#")[0]
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            if not (root / name).exists():
+                shutil.copy(ROOT / name, root / name)
+    regenerate.write_manifest(regenerate.parts(), root)
+
+
+def test_a_changed_computing_line_of_minimlp_makes_its_results_stale(tmp_path):
+    regenerate = _regenerate()
+    _copy_for_fingerprints(regenerate, tmp_path)
+    parts = regenerate.parts()
+    assert all(regenerate.stale(part, tmp_path) is None for part in parts)
+    source_path = tmp_path / "minimlp.py"
+    source = source_path.read_text(encoding="utf-8")
+    # A comment and a docstring edited: nothing computes differently, every result stays current.
+    tree = ast.parse(source)
+    relu = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "ReLU")
+    lines = source.splitlines(keepends=True)
+    lines.insert(relu.lineno - 1, "# A comment a reader added.\n")
+    edited = "".join(lines).replace('"""', '"""Reworded. ', 1)
+    source_path.write_text(edited, encoding="utf-8")
+    assert all(regenerate.stale(part, tmp_path) is None for part in parts)
+    # A computing line changed (ReLU's backward doubles its gradient): every result that runs
+    # minimlp.py is stale, and the message names the file and the command that remakes it.
+    backward = next(n for n in relu.body if isinstance(n, ast.FunctionDef) and n.name == "backward")
+    returned = backward.body[-1]
+    assert isinstance(returned, ast.Return), "ReLU.backward ends with its return"
+    lines = source.splitlines(keepends=True)
+    lines[returned.lineno - 1] = lines[returned.lineno - 1].replace("return ", "return 2 * ", 1)
+    source_path.write_text("".join(lines), encoding="utf-8")
+    stale = {part.name: regenerate.stale(part, tmp_path) for part in parts}
+    running_minimlp = [part.name for part in parts if "minimlp.py" in regenerate.dependencies(part)]
+    assert {"figures", "seeds-mse-1", "equivalence", "worked-example"} <= set(running_minimlp)
+    for name in running_minimlp:
+        assert stale[name] and "minimlp.py" in stale[name], (name, stale[name])
+    figures = next(part for part in parts if part.name == "figures")
+    message = regenerate.stale_message(figures, stale["figures"])
+    assert "docs/assets/img/history.png" in message and "--only figures" in message
+    assert "train.py --no-live --out docs/assets/img" in message
+
+
+def test_fingerprints_hash_the_code_without_comments_and_docstrings():
+    regenerate = _regenerate()
+    plain = "def f(x):\n    return x + 1\n"
+    commented = 'def f(x):\n    """Add one."""\n    # the equation\n\n    return x + 1  # + 1\n'
+    assert regenerate.code_text(commented) == regenerate.code_text(plain) == plain
+    assert regenerate.code_text("def f(x):\n    return x + 2\n") != plain
+    # a string that is not a docstring is code
+    assert "'kept'" in regenerate.code_text("x = 1\ny = 'kept'\n")
+
+
+def test_a_timing_table_is_compared_as_ratios_within_bounds():
+    regenerate = _regenerate()
+    table = (DOCS / "performance_table.md").read_text(encoding="utf-8")
+    ratios = regenerate.table_ratios(table)
+    assert len(ratios) >= 10 and all(0 < r < 10 for r in ratios.values()), ratios
+    assert regenerate.compare_ratios(table, table) == []
+    case, ratio = next(iter(ratios.items()))
+    moved = table.replace(f"| {ratio}", f"| {ratio * 1.5:.3f}", 1)
+    assert [m.split(":")[0] for m in regenerate.compare_ratios(table, moved)] == [case]
+    performance = next(p for p in regenerate.parts() if p.name == "performance")
+    assert performance.timing and performance.outputs == ["docs/performance_table.md"]
+
+
+def test_a_seeds_table_whose_only_change_is_its_timings_counts_as_unchanged(tmp_path):
+    regenerate = _regenerate()
+    path = tmp_path / "seeds.json"
+    old = json.dumps({"runs": [{"seed": 0, "test_errors": 16, "seconds": 1.9}]}).encode()
+    retimed = json.dumps({"runs": [{"seed": 0, "test_errors": 16, "seconds": 2.4}]}).encode()
+    changed = json.dumps({"runs": [{"seed": 0, "test_errors": 15, "seconds": 1.9}]}).encode()
+    assert regenerate._without_timings(path, old) == regenerate._without_timings(path, retimed)
+    assert regenerate._without_timings(path, old) != regenerate._without_timings(path, changed)
 
 
 # ---------------------------------------------------------------------------
@@ -717,13 +797,13 @@ def _browse(served_site, tmp_path_factory, size: tuple[int, int], pages: list[st
 @pytest.fixture(scope="module")
 def browsed(served_site, tmp_path_factory):
     """Every page, and a missing deep URL, at 1280x800, a laptop screen."""
-    return _browse(served_site, tmp_path_factory, WIDE, PAGES + [MISSING_PAGE])
+    return _browse(served_site, tmp_path_factory, WIDE, _nav_pages() + [MISSING_PAGE])
 
 
 @pytest.fixture(scope="module")
 def browsed_narrow(served_site, tmp_path_factory):
     """Every page at 400x800, a phone."""
-    return _browse(served_site, tmp_path_factory, NARROW, PAGES)
+    return _browse(served_site, tmp_path_factory, NARROW, _nav_pages())
 
 
 MISSING_PAGE = "a/missing/page/"
@@ -733,7 +813,7 @@ MISSING_PAGE = "a/missing/page/"
 def test_every_page_typesets_its_math_offline_in_chromium(browsed, served_site):
     base, _ = served_site
     counts = {}
-    for page in PAGES:
+    for page in _nav_pages():
         dom, requested, _ = browsed[page]
         parser = _Tags()
         parser.feed(dom)
@@ -753,7 +833,7 @@ def test_nothing_scrolls_sideways_on_a_1280_px_laptop_screen(browsed):
     # Every code block, table wrapper and display equation of every page fits a 1280x800 window:
     # nothing scrolls or is clipped sideways (on a narrow phone they may scroll; that is fine).
     scrolling = {}
-    for page in PAGES:
+    for page in _nav_pages():
         report = browsed[page][2]
         assert report["width"] == WIDE[0], f"/{page}: the window is {report['width']} px wide"
         if report["overflowing"]:
@@ -767,7 +847,7 @@ def test_the_annotated_page_reads_side_by_side_at_1280_px(browsed):
     assert report["rows"] > 50 and report["rowsSideBySide"] == report["rows"], (
         f"{report['rows'] - report['rowsSideBySide']} of {report['rows']} rows are not side by side")
     assert report["codeFits88"], "an 88-character line of minimlp.py does not fit the code column"
-    for page in PAGES:  # and on the other pages, beside both sidebars
+    for page in _nav_pages():  # and on the other pages, beside both sidebars
         assert browsed[page][2]["codeFits88"] in (True, None), f"/{page}: an 88-character line does not fit"
 
 
@@ -785,7 +865,7 @@ def test_no_display_equation_is_wider_than_its_column_on_a_400_px_phone(browsed_
     # Measured on the typeset formula itself (its glyphs, and any scrolling of its box): a phone
     # shows every display equation whole, split or aligned where one line would not fit.
     wide = {}
-    for page in PAGES:
+    for page in _nav_pages():
         report = browsed_narrow[page][2]
         assert report["width"] == NARROW[0], f"/{page}: the frame is {report['width']} px wide"
         if report["wideEquations"]:
@@ -798,7 +878,7 @@ def test_no_display_equation_is_wider_than_its_column_on_a_400_px_phone(browsed_
 def test_the_key_column_of_every_table_shows_on_a_400_px_phone(browsed_narrow):
     # A wide table scrolls on a phone; the column that holds its answers (the worked example's
     # values, the results' test accuracy) comes early enough to show before it does.
-    hidden = {page: browsed_narrow[page][2]["hiddenKeyColumns"] for page in PAGES
+    hidden = {page: browsed_narrow[page][2]["hiddenKeyColumns"] for page in _nav_pages()
               if browsed_narrow[page][2]["hiddenKeyColumns"]}
     assert not hidden, f"key columns cut off at 400 px: {hidden}"
     assert browsed_narrow["backprop/"][2]["tables"] and browsed_narrow["experiment/"][2]["tables"]
@@ -808,7 +888,7 @@ def test_the_key_column_of_every_table_shows_on_a_400_px_phone(browsed_narrow):
 def test_every_still_figure_is_served_at_1_5x_its_shown_width_at_1280_px(browsed):
     # Sharp on a high-density laptop screen: at least 1.5 image pixels per CSS pixel (the animated
     # GIF may stay at 1x).
-    still = [(page, figure) for page in PAGES for figure in browsed[page][2]["figures"]
+    still = [(page, figure) for page in _nav_pages() for figure in browsed[page][2]["figures"]
              if not figure["src"].lower().endswith(".gif")]
     assert len(still) >= 3, still  # the home page's figure and the experiment's two
     soft = [f"/{page}: {f['src']} has {f['natural']} px shown at {f['shown']:.0f} px" for page, f in still

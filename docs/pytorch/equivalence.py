@@ -1,10 +1,15 @@
 """The disk network trained by minimlp and by torch.nn + torch.optim, from the
-same weights on the same batches in float64: they end with the same weights."""
+same weights on the same batches in float64: they end with the same weights.
+
+Run it from the repository root: python docs/pytorch/equivalence.py"""
 import math
+import sys
+from pathlib import Path
 
 import torch
 from torch import nn
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # where minimlp.py is
 from minimlp import Adam, Dense, MSELoss, ReLU, Sequential, Sigmoid, accuracy
 
 LR, WEIGHT_DECAY = 3e-4, 1e-4
