@@ -152,8 +152,31 @@ def _with_bases(public: list[str], classes: dict[str, ast.ClassDef]) -> list[str
     return names
 
 
+def _sections(source: str) -> list[tuple[int, str]]:
+    """(line, heading) of each section of the file: the text under each opening `# ----` rule."""
+    lines = source.splitlines()
+    found, in_banner = [], False
+    for number, line in enumerate(lines, start=1):
+        if _annotated.SECTION_RULE.match(line):
+            in_banner = not in_banner
+            if in_banner and number < len(lines):
+                found.append((number, lines[number].lstrip("#").strip()))
+    return found
+
+
+def _section_of(node: ast.AST, sections: list[tuple[int, str]]) -> str | None:
+    before = [heading for line, heading in sections if line < node.lineno]
+    return before[-1] if before else None
+
+
 def render_markdown(source: str) -> str:
+    """The page: a heading per section of the file (the table of contents lists these), and
+    under it a smaller heading per public name of that section."""
     tree = ast.parse(source)
+    sections = _sections(source)
+    nodes = {n.name: n for n in tree.body if isinstance(n, (ast.ClassDef, ast.FunctionDef))}
+    nodes.update({t.id: n for n in tree.body if isinstance(n, ast.Assign) for t in n.targets
+                  if isinstance(t, ast.Name)})
     classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
     functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
     # `Linear = Dense`: a second name of a class or function of the file
@@ -161,13 +184,17 @@ def render_markdown(source: str) -> str:
                and isinstance(n.value, ast.Name) and (n.value.id in classes or n.value.id in functions)
                for target in n.targets if isinstance(target, ast.Name)}
     public = _with_bases(_public_names(tree), classes)
-    parts = []
+    parts, current = [], None
     for name in public:
+        section = _section_of(nodes[name], sections) if name in nodes else None
+        if section and section != current:
+            parts.append(f"## {_annotated._inline(section)}\n")
+            current = section
         if name in classes:
             cls = classes[name]
             bases = ", ".join(ast.unparse(b) for b in cls.bases)
             signature = _signature(name, _init_of(cls, classes), is_method=True)
-            text = f"## `{name}`\n\n" + _code(signature, "class ")
+            text = f"### `{name}`\n\n" + _code(signature, "class ")
             if bases:
                 text += f"\n*Base class:* `{bases}`\n"
             text += "\n" + _docstring(cls) + "\n"
@@ -179,11 +206,11 @@ def render_markdown(source: str) -> str:
                          + "\n</div>\n")
             parts.append(text)
         elif name in functions:
-            parts.append(f"## `{name}`\n\n" + _code(_signature(name, functions[name], is_method=False), "def ")
+            parts.append(f"### `{name}`\n\n" + _code(_signature(name, functions[name], is_method=False), "def ")
                          + "\n" + _docstring(functions[name]) + "\n")
         elif name in aliases:
             original = aliases[name]
-            parts.append(f"## `{name}`\n\nAnother name of [`{original}`](#{original.lower()}): "
+            parts.append(f"### `{name}`\n\nAnother name of [`{original}`](#{original.lower()}): "
                          f"`{name} is {original}`, the same object.\n")
         else:
             raise ValueError(f"{SOURCE_NAME}: public name {name!r} is neither a top-level class nor a function")
