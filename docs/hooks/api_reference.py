@@ -59,7 +59,7 @@ def _signature(name: str, function: ast.FunctionDef | None, is_method: bool) -> 
     if function is not None and function.returns is not None and function.name != "__init__":
         returns = " -> " + ast.unparse(function.returns)
     text = f"{name}({arguments}){returns}"
-    if len(text) > 88 and arguments:
+    if len("class " + text) > 88 and arguments:  # shown after `class ` or `def `
         parameters = arguments.split(", ")  # fine for the defaults minimlp uses (no commas inside)
         text = f"{name}(\n" + "".join(f"    {p},\n" for p in parameters) + f"){returns}"
     return text
