@@ -24,7 +24,9 @@ import pytest
 import torch
 
 import train
-import train_extras as extras
+import train_cli as cli
+import train_figures as figures
+import train_seeds
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -99,7 +101,7 @@ def test_test_points_draws_a_larger_fresh_test_set():
 
 
 def args_for(*options):
-    return extras.parse_args(list(options) + ["--no-plot"], train.DEFAULTS)
+    return train.settings(options)
 
 
 def test_targets_for_each_variant():
@@ -171,6 +173,16 @@ def test_chance_level_says_so_and_suggests_a_smaller_lr(capsys):
     assert train.main(["--lr", "100", "--epochs", "5", "--no-plot"]) == 1
     err = capsys.readouterr().err
     assert "chance" in err and "stopped falling" in err and "--lr 10" in err, err
+    assert "too large" in err, err
+
+
+def test_a_small_learning_rate_is_called_too_small(capsys):
+    # Issue 22: lr 0.0001 (2000x below the default) ended at chance with a loss
+    # that fell steadily, and the advice was "too large; try --lr 1e-05".
+    assert train.main(["--lr", "0.0001", "--no-plot"]) == 1
+    err = capsys.readouterr().err
+    assert "chance" in err and "too small" in err and "--lr 0.001" in err, err
+    assert "too large" not in err and "1e-05" not in err, err
 
 
 def test_a_short_run_is_under_trained_not_a_failure(capsys):
@@ -212,7 +224,7 @@ def test_seeds_table(tmp_path, capsys):
         assert math.isclose(table["summary"][column]["mean"], statistics.mean(values))
     with open(tmp_path / "seeds.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == list(extras.COLUMNS) + ["diverged"]  # the header
+    assert list(rows[0]) == list(train_seeds.COLUMNS) + ["diverged"]  # the header
     assert [row["seed"] for row in rows] == ["0", "1", "mean", "std", "median", "min", "max"]
     assert not (tmp_path / "decision_regions.png").exists()  # no figures for a table
 
@@ -237,7 +249,7 @@ def test_a_diverging_seed_is_recorded_and_the_table_saved(tmp_path, monkeypatch,
 
 
 def test_gif_frames_are_log_spaced_and_modest_in_number():
-    epochs = extras.frame_epochs(train.EPOCHS)
+    epochs = figures.frame_epochs(train.EPOCHS)
     assert epochs[0] == 0 and epochs[-1] == train.EPOCHS
     assert 20 <= len(epochs) <= 41
     assert epochs[:4] == [0, 1, 2, 3]  # dense at the start, where the regions change most
@@ -247,7 +259,7 @@ def test_headless_setup_never_goes_live(monkeypatch, capsys):
     monkeypatch.setattr(sys, "platform", "linux")
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    live = extras.setup_matplotlib(want_live=True)
+    live = figures.setup_matplotlib(want_live=True)
     assert live is False  # --live without a display: figures are saved instead
     assert "no display" in capsys.readouterr().out
 
@@ -270,7 +282,7 @@ def test_headless_setup_never_goes_live(monkeypatch, capsys):
 ])
 def test_bad_values_are_argparse_errors(options, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        extras.parse_args(options, train.DEFAULTS)
+        cli.parse_args(options, train.DEFAULTS)
     assert exit_info.value.code == 2  # argparse's usage error
     err = capsys.readouterr().err
     assert "error:" in err and message in err, err
@@ -278,7 +290,7 @@ def test_bad_values_are_argparse_errors(options, message, capsys):
 
 def test_help_lists_every_option(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        extras.parse_args(["--help"], train.DEFAULTS)
+        cli.parse_args(["--help"], train.DEFAULTS)
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     for option in ("--epochs", "--lr", "--batch-size", "--optimizer", "--loss", "--outputs",
@@ -304,7 +316,7 @@ def test_script_help_does_not_import_torch():
     (["--dtype", "float64", "--no-history"], "dtype-float64_no-history"),
 ])
 def test_variants_write_to_their_own_folder(options, name):
-    args = extras.parse_args(options, train.DEFAULTS)
+    args = cli.parse_args(options, train.DEFAULTS)
     assert args.out == os.path.join("results", name)  # never over the default run's files
 
 
@@ -313,10 +325,10 @@ def test_bad_out_fails_before_training(tmp_path, capsys):
     a_file.write_text("")
     for out in (a_file, a_file / "below"):
         with pytest.raises(SystemExit) as exit_info:
-            extras.parse_args(["--out", str(out)], train.DEFAULTS)
+            cli.parse_args(["--out", str(out)], train.DEFAULTS)
         assert exit_info.value.code == 2
         assert "--out" in capsys.readouterr().err
-    extras.parse_args(["--out", str(a_file), "--no-plot"], train.DEFAULTS)  # nothing to write
+    cli.parse_args(["--out", str(a_file), "--no-plot"], train.DEFAULTS)  # nothing to write
 
 
 def test_script_bad_value_exits_2_without_traceback():

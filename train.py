@@ -2,8 +2,11 @@
 
 Read from the top: the settings, the data, then `run_experiment`, which holds
 the whole experiment in the order of the report (data, model, optimizer and
-schedule, training, evaluation). The command line, the tables and the figures
-live beside it in train_extras.py.
+schedule, training, evaluation), then how one run is watched and written.
+Beside it, by role: train_cli.py (the options and the lines printed),
+train_seeds.py (the table over seeds), train_figures.py (what is drawn and
+saved), train_window.py (the live window, Ctrl-C) and train_files.py (files
+written whole).
 
     python train.py                      # seed 0: progress, final accuracy, figures
     python train.py --no-plot            # the same without figures (about 3 s)
@@ -12,6 +15,7 @@ live beside it in train_extras.py.
     python train.py --dtype float64      # the same points and weights, less rounding
     python train.py --outputs 2          # the 2018 homework: two outputs, one-hot targets
     python train.py --loss ce            # two logits and cross-entropy
+    python train.py --activation sigmoid --hidden 25,25,25,25,25  # vanishing gradients
     python train.py --help               # every option
 
 Unlike minimlp.py (which touches torch only through `torch.empty`), this script
@@ -21,7 +25,7 @@ public API.
 
 import sys
 
-import train_extras as extras  # no torch, no matplotlib at import
+import train_cli as cli  # no torch, no matplotlib at import
 
 # ---------------------------------------------------------------------------
 # Settings. Chosen by measurement on seeds 100-129 (never on the seeds 0-9 of
@@ -29,7 +33,9 @@ import train_extras as extras  # no torch, no matplotlib at import
 # the settings" in docs/experiment.md for what each alternative gave.
 
 N_POINTS = 1000     # training and validation points (and test points by default)
-HIDDEN = 25         # width of the three hidden layers
+HIDDEN = (25, 25, 25)  # widths of the hidden layers (--hidden)
+ACTIVATION = "relu"    # of the hidden layers (--activation)
+INIT = "he"            # initial weights (--init)
 INPUT_SCALE = 2.0   # the net sees (x - 0.5) * 2: points centred in [-1, 1]^2
 EPOCHS = 1000
 # Two mini-batches of 500 per epoch and a moderate step (lr / (1 - momentum) = 2)
@@ -53,20 +59,30 @@ DEFAULT_LR = {
 # so that the test set depends on --seed only, never on a training option.
 STREAMS = {"train": 0, "val": 1, "test": 2, "init": 3, "shuffle": 4}
 DEFAULTS = dict(n_points=N_POINTS, epochs=EPOCHS, batch_size=BATCH_SIZE,
-                momentum=MOMENTUM, weight_decay=WEIGHT_DECAY, lr=DEFAULT_LR)
+                momentum=MOMENTUM, weight_decay=WEIGHT_DECAY, lr=DEFAULT_LR,
+                hidden=HIDDEN, activation=ACTIVATION, init=INIT)
 
 if __name__ == "__main__":
     # Read the command line before torch is imported (1-2 s): --help, a typo
     # or an --out that cannot be written answer at once.
-    extras.parse_args(sys.argv[1:], DEFAULTS)
+    cli.parse_args(sys.argv[1:], DEFAULTS)
 
 import math  # noqa: E402  (after the early check of the command line)
+import os  # noqa: E402
 import time  # noqa: E402
+import types  # noqa: E402
 
-import torch  # noqa: E402
+try:
+    import torch
 
-from minimlp import (SGD, Adam, CrossEntropyLoss, Dense, MSELoss, ReLU,  # noqa: E402
-                     Sequential, Sigmoid, fit)
+    from minimlp import (SGD, Adam, CrossEntropyLoss, Dense, MSELoss, ReLU, Sequential,
+                         Sigmoid, Tanh, fit)
+except KeyboardInterrupt:  # Ctrl-C in the second or two torch takes to import
+    if __name__ != "__main__":
+        raise
+    print("interrupted while starting (importing torch): nothing was run or written",
+          file=sys.stderr)
+    raise SystemExit(130) from None
 
 CENTRE = (0.5, 0.5)
 RADIUS = 1 / math.sqrt(2 * math.pi)  # pi r^2 = 1/2: half the unit square
@@ -104,12 +120,15 @@ def make_data(seed, test_points=N_POINTS):
 # ---------------------------------------------------------------------------
 # The experiment
 
-def run_experiment(args, seed, on_epoch=None):
+def run_experiment(args, seed, on_epoch=None, on_start=None):
     """Train the report's network on one seed's data; return a dict of results.
 
     The data and the initial weights are drawn in float32, then cast to
     args.dtype: a float64 run sees the very same points and weights as a
     float32 one.
+    on_start(model, loss, x_train, y_train), if given, is called once before
+    training (the live window opens, the gradient flow is measured); returning
+    False stops before the first epoch, and run_experiment returns None.
     on_epoch(epoch, model, history), if given, is called after every epoch
     (progress lines, snapshots for the figures); returning False stops training.
     """
@@ -119,7 +138,7 @@ def run_experiment(args, seed, on_epoch=None):
     inputs = {split: network_input(x, dtype) for split, (x, _) in data.items()}
     targets = {split: make_targets(y, args, dtype) for split, (_, y) in data.items()}
 
-    # 2. Model: 2 -> 25 -> 25 -> 25 -> outputs, ReLU, He initialisation.
+    # 2. Model: 2 -> 25 -> 25 -> 25 -> outputs, ReLU, He initialisation (by default).
     model = build_model(args, stream(seed, "init")).to(dtype=dtype)
     loss = CrossEntropyLoss() if args.loss == "ce" else MSELoss()
 
@@ -143,6 +162,9 @@ def run_experiment(args, seed, on_epoch=None):
 
     # 4. Training: shuffled mini-batches, the loss and accuracy of both sets
     #    recorded after every epoch (the report's "compute history").
+    if on_start is not None and on_start(model, loss, inputs["train"],
+                                         targets["train"]) is False:
+        return None
     start = time.perf_counter()
     history = fit(model, loss, optimizer, inputs["train"], targets["train"], args.epochs,
                   batch_size=args.batch_size, val=(inputs["val"], targets["val"]),
@@ -181,17 +203,31 @@ def make_targets(y, args, dtype=torch.float32):
     return y.to(dtype)
 
 
+ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}
+
+
 def build_model(args, generator=None):
-    """2 -> 25 -> 25 -> 25 -> args.outputs with ReLU, He init; a Sigmoid head with MSE
-    (outputs in (0, 1)), none with cross-entropy (which takes logits)."""
-    sizes = [2, HIDDEN, HIDDEN, HIDDEN]
+    """The network the settings name: 2 -> args.hidden... -> args.outputs, with
+    args.activation after each hidden layer and args.init's weights (the
+    report's: 2 -> 25 -> 25 -> 25 -> 1, ReLU, He); a Sigmoid head with MSE
+    (outputs in (0, 1)), none with cross-entropy (which takes logits).
+    args: as settings() or the command line give them."""
+    sizes = cli.layer_sizes(args)
     layers = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        layers += [Dense(n_in, n_out, init="he", generator=generator), ReLU()]
-    layers.append(Dense(HIDDEN, args.outputs, init="he", generator=generator))
+    for n_in, n_out in zip(sizes[:-2], sizes[1:-1]):
+        layers += [Dense(n_in, n_out, init=args.init, generator=generator),
+                   ACTIVATIONS[args.activation]()]
+    layers.append(Dense(sizes[-2], sizes[-1], init=args.init, generator=generator))
     if args.loss == "mse":
         layers.append(Sigmoid())
     return Sequential(*layers)
+
+
+def settings(options=()):
+    """The settings of a run, as the command line `options` give them (no
+    figures): settings() is the report's experiment, settings(["--loss", "ce"])
+    its cross-entropy variant. For build_model and run_experiment."""
+    return cli.parse_args([*options, "--no-plot"], DEFAULTS)
 
 
 def predict_class(model, x):
@@ -206,6 +242,23 @@ def predict_class(model, x):
     return out.argmax(dim=1)
 
 
+def inside_score(model, x):
+    """The network's output for raw points x (n, 2) as a number in [0, 1] that
+    is >= 0.5 where it says "inside" (for the shading of the figures): the
+    output with one output; with two, (out₁ - out₀ + 1) / 2 for MSE's Sigmoid
+    outputs and softmax's p₁ = σ(out₁ - out₀) for cross-entropy's logits."""
+    dtype = model.param()[0][0].dtype
+    model.eval()
+    out = model(network_input(x, dtype)).double()
+    model.train()
+    if out.shape[1] == 1:
+        return out.reshape(-1)
+    difference = out[:, 1] - out[:, 0]
+    if isinstance(model[-1], Sigmoid):
+        return (difference + 1) / 2
+    return 1 / (1 + (-difference).exp())
+
+
 def count_errors(model, x, y):
     """Number of points of (x, y) that the model puts in the wrong class."""
     return int((predict_class(model, x) != y.reshape(-1).long()).sum())
@@ -218,46 +271,135 @@ CHANCE = 0.6  # a test accuracy at or below this is no better than a coin (50 %)
 
 
 def run_single(args):
-    """One seed: progress lines, the final accuracies, the figures (and the live
-    window). Returns the exit status."""
-    print(f"{extras.describe(args)}; seed {args.seed}", flush=True)
-    with extras.StopRequest() as stop:
-        recorder = None
+    """One seed: progress lines, the final accuracies, the gradient flow, the
+    figures and the live window. Returns the exit status.
+
+    Ctrl-C or a closed window stops training after the epoch; a stopped run
+    writes its figures to its own folder (cli.interrupted_folder), or nothing
+    when it stopped before the first epoch. A second stop while figures are
+    written calls the writing off and leaves the folder as it was.
+    """
+    import train_window
+    print(cli.describe(args, args.seed), flush=True)
+    with train_window.StopRequest() as stop:
+        watch = Watch(args, stop)
+        result = run_experiment(args, args.seed, on_epoch=watch.on_epoch,
+                                on_start=watch.on_start)
+        if result is None:
+            print(f"{stop.reason} before training: nothing was written", file=sys.stderr)
+            return 130 if stop.reason == "interrupted" else 0
+        return watch.finish(result)
+
+
+class Watch:
+    """What a single run does around training: progress lines, the gradient
+    flow, the snapshots of the output for the GIF and the live window, and at
+    the end the final lines, the advice, the figures and the window's last word."""
+
+    def __init__(self, args, stop):
+        self.args, self.stop = args, stop
+        self.progress = cli.Progress(args)
+        self.flow = self.recorder = self.window = None
         if args.plot:
-            recorder = extras.Recorder(args, make_data(args.seed)["val"], predict_class,
-                                       circle=(CENTRE, RADIUS), stop=stop)
-            recorder.snapshot(0, build_model(args, stream(args.seed, "init")), None)
-        progress = extras.Progress(args)
+            import train_figures as figures
+            import train_window
+            val = make_data(args.seed)["val"]
+            if figures.setup_matplotlib(args.live):  # (imports matplotlib: ~0.5 s)
+                name = os.path.basename(os.path.normpath(args.out))
+                self.window = train_window.LiveWindow(args, (CENTRE, RADIUS), val, name,
+                                                      stop)
+            net = types.SimpleNamespace(predict_class=predict_class,
+                                        inside_score=inside_score)
+            self.recorder = figures.Recorder(args, val, net, (CENTRE, RADIUS),
+                                             self.window)
 
-        def on_epoch(epoch, model, history):
-            progress(epoch, history)
-            if recorder is not None:
-                recorder.snapshot(epoch + 1, model, history)
-            return stop.reason is None  # Ctrl-C or a closed window: stop now
+    def on_start(self, model, loss, x, y):
+        """Before the first epoch: the gradient flow at initialisation and, with
+        figures, the first snapshot (which opens the live window)."""
+        from gradient_flow import GradientFlow
+        self.flow = GradientFlow(model, loss, x, y)
+        self.flow.record(0)
+        if self.window is not None:
+            self.window.flow = self.flow
+        if self.recorder is not None and self.stop.reason is None:
+            self.recorder.snapshot(0, model, None)
+        return self.stop.reason is None
 
-        result = run_experiment(args, args.seed, on_epoch=on_epoch)
-        stopped = stop.reason  # None when training ran to the end
-        window = recorder.window if recorder is not None else None
+    def on_epoch(self, epoch, model, history):
+        self.progress(epoch, history)
+        if self.recorder is not None:
+            self.flow.record(epoch + 1)  # every epoch for the figure (0.8 ms each)
+            self.recorder.snapshot(epoch + 1, model, history)
+        return self.stop.reason is None  # Ctrl-C or a closed window: stop now
+
+    def finish(self, result):
+        """Everything after training; returns the exit status."""
+        args, stop, window = self.args, self.stop, self.window
+        stopped, epochs = stop.reason, result["epochs"]
+        folder = args.out
+        if self.recorder is None:
+            self.flow.record(epochs)  # --no-plot: the start and the end only
         if stopped:
-            line = f"{stopped} at epoch {result['epochs']} of {args.epochs}"
-            print(f"{line}: training stopped; what follows is the model as it is",
-                  file=sys.stderr, flush=True)
-            if window is not None:
-                window.finish(f"{line.capitalize()}: writing the figures, then exiting.",
-                              wait=False)
-        extras.print_final(result, window.seconds if window else None)
-        status = 0 if stopped else verdict(result, args)  # stopped: too soon to judge
-        if recorder is not None:
-            extras.save_figures(args, result, recorder)
-        if window is not None and not stopped:
-            print("the window stays open: close it (or press Ctrl-C here) to exit",
-                  flush=True)
-            window.finish(f"Done: test accuracy {100 * result['test_acc']:.2f} %. "
-                          f"Close this window (or press Ctrl-C in the terminal) to exit.",
-                          wait=True)
-    if stopped == "interrupted":
-        return 130
-    return 0 if stopped == "window closed" else status
+            folder = cli.interrupted_folder(args.out, epochs)
+            print(f"{stopped} at epoch {epochs} of {args.epochs}: training stopped"
+                  + (f"; the figures of the model as it is go to {folder}"
+                     if args.plot else ""), file=sys.stderr, flush=True)
+        cli.print_final(result, window.seconds if window else None)
+        print(self.flow.summary(), flush=True)
+        status, advice = (0, None) if stopped else advise(result, args)
+        if self.recorder is not None and not self.write_figures(result, folder):
+            return 130 if stop.reason == "interrupted" else 0
+        if window is None or window.closed or stopped:
+            return 130 if stopped == "interrupted" else status
+        print("the window stays open: close it (or press Ctrl-C here) to exit",
+              flush=True)
+        window.say(f"Done: test accuracy {100 * result['test_acc']:.2f} %. "
+                   + (f"{advice} " if advice else "")
+                   + f"Figures in {folder}. Close this window to exit.",
+                   title=f"done: test accuracy {100 * result['test_acc']:.2f} %")
+        window.wait_until_closed()
+        if stop.reason == "interrupted":
+            print("interrupted while the window waited (the run had finished and its "
+                  "figures were written)", file=sys.stderr)
+            return 130
+        return status
+
+    def write_figures(self, result, folder):
+        """Write the run's figures to folder, whole, in a second thread while the
+        window handles its events; False when a stop called the writing off."""
+        import matplotlib
+
+        import train_figures as figures
+        from train_files import Cancelled, in_background, write_set
+        window, stop, requests = self.window, self.stop, self.stop.requests
+        self.recorder.snapshot(result["epochs"], result["model"], result["history"],
+                               last=True)
+        dtype = result["model"].param()[0][0].dtype
+        jobs = figures.figure_jobs(self.args, result, self.recorder, self.flow,
+                                   lambda points: network_input(points, dtype))
+
+        def check():
+            if stop.requests > requests:
+                raise Cancelled
+
+        def wait():
+            if window is not None and not window.closed:
+                window.handle_events(0.03)
+
+        if window is not None:
+            window.say(f"Writing the figures to {folder} ...")
+        start = time.perf_counter()
+        try:
+            with matplotlib.rc_context(figures.SAVED_STYLE):
+                in_background(lambda: write_set(folder, jobs, check), wait)
+        except Cancelled:
+            kept = ("keeps its previous files" if os.path.isdir(folder)
+                    else "was not created")
+            print(f"{stop.last} while writing the figures: none written, {folder} "
+                  f"{kept}", file=sys.stderr, flush=True)
+            return False
+        print(f"figures written in {time.perf_counter() - start:.1f} s", flush=True)
+        return True
 
 
 def run_seeds(args):
@@ -266,16 +408,21 @@ def run_seeds(args):
     A seed whose loss diverges is recorded as diverged and the others go on.
     Ctrl-C stops at once and saves the table of the seeds done so far.
     """
-    print(f"{extras.describe(args)}; seeds {args.seed}..{args.seed + args.seeds - 1}",
+    import train_seeds
+    import train_window
+    print(f"{cli.describe(args)}; seeds {args.seed}..{args.seed + args.seeds - 1}",
           flush=True)
+    if args.live:
+        print("--seeds draws no window: it trains the seeds one after the other and "
+              "prints a table (drop --seeds to watch one run)", flush=True)
     rows, failed = [], []
-    with extras.StopRequest() as stop:
+    with train_window.StopRequest() as stop:
         for seed in range(args.seed, args.seed + args.seeds):
             try:
                 result = run_experiment(args, seed, lambda *_: stop.reason is None)
             except FloatingPointError as error:
                 print(f"seed {seed}: diverged ({error})", flush=True)
-                rows.append(extras.diverged_row(seed))
+                rows.append(train_seeds.diverged_row(seed))
                 continue
             if stop.reason:
                 kept = (f"the table keeps the {len(rows)} seeds done" if rows
@@ -283,47 +430,83 @@ def run_seeds(args):
                 print(f"interrupted at epoch {result['epochs']} of seed {seed}: {kept}",
                       file=sys.stderr, flush=True)
                 break
-            rows.append({**{column: result[column] for column in extras.COLUMNS},
+            rows.append({**{column: result[column] for column in train_seeds.COLUMNS},
                          "diverged": False})
             print(f"seed {seed}: test accuracy {100 * result['test_acc']:.2f} % "
                   f"({result['test_errors']} errors of {args.test_points}, "
                   f"{result['seconds']:.1f} s)", flush=True)
-            if verdict(result, args):
+            if advise(result, args, quiet=True)[0]:
                 failed.append(seed)
     if rows:
-        extras.save_table(args, rows)
+        train_seeds.save_table(args, rows)
     if stop.reason:
         return 130
     return 1 if failed or any(row["diverged"] for row in rows) else 0
 
 
-def verdict(result, args):
-    """0 when the network learned, or when it is near chance but its loss is still
-    falling (too few epochs: said, not an error); 1, saying why, when it is near
-    chance because the loss stopped falling (a learning-rate problem)."""
+# ---------------------------------------------------------------------------
+# Advice when a run ends near chance
+
+
+def advise(result, args, quiet=False):
+    """(status, advice) for a run's end, the advice printed unless quiet.
+
+    (0, None) when the network learned. Near chance: under-trained (the loss
+    still falling: status 0, train longer), or a learning-rate problem (status
+    1): too large when the loss rose, jumped above that of answering 0.5
+    everywhere, or oscillated; too small when it fell steadily but slowly.
+    """
     if result["test_acc"] > CHANCE:
-        return 0
+        return 0, None
     losses, epochs = result["history"].train_loss, result["epochs"]
     where = (f"seed {result['seed']}: after {epochs} epoch{'s' * (epochs > 1)} the test "
              f"accuracy {100 * result['test_acc']:.1f} % is near chance (50 %)")
+    trend = (f"{losses[0]:.4g} after epoch 1, {losses[-1]:.4g} after epoch {len(losses)}"
+             if losses else "")
     longer = (f"train longer (--epochs; the default is {EPOCHS})" if args.epochs < EPOCHS
-              else "train longer, or with a larger --lr")
-    if len(losses) == 1:
-        print(f"{where}; one epoch is too few to learn, or to tell a trend: {longer}.",
+              else "train longer")
+    if not losses:
+        status, advice = 1, ("with --no-history there is no loss curve to tell why: "
+                             "run without it to be advised")
+    elif len(losses) == 1:
+        status, advice = 0, f"one epoch is too few to learn, or to tell a trend: {longer}"
+    elif lr_too_large(losses, args):
+        status, advice = 1, (f"{lr_too_large(losses, args)} ({trend}): the learning "
+                             f"rate {args.lr:g} is too large; try --lr {args.lr / 10:g}")
+    elif still_falling(losses) and args.epochs < EPOCHS:
+        status, advice = 0, (f"the training loss is still falling ({trend}): the network "
+                             f"is under-trained, not broken; {longer}")
+    else:
+        status, advice = 1, (f"the training loss fell steadily but slowly ({trend}): the "
+                             f"learning rate {args.lr:g} is too small; try --lr "
+                             f"{args.lr * 10:g} (the default is {args.default_lr:g})")
+    if not quiet:
+        print(f"{where}: {advice}.", file=sys.stderr if status else sys.stdout,
               flush=True)
-        return 0
-    if still_falling(losses):
-        print(f"{where}, but the training loss is still falling ({losses[0]:.4g} after "
-              f"epoch 1, {losses[-1]:.4g} after epoch {len(losses)}): the network is "
-              f"under-trained, not broken; {longer}.", flush=True)
-        return 0
-    why = ("the training loss stopped falling "
-           f"({losses[0]:.4g} after epoch 1, {losses[-1]:.4g} after epoch {len(losses)})"
-           if losses else
-           "(--no-history: no loss curve to tell whether it was still falling)")
-    print(f"{where}: {why}. The learning rate {args.lr:g} is probably too large; "
-          f"try --lr {args.lr / 10:g}.", file=sys.stderr, flush=True)
-    return 1
+    return status, f"Near chance: {advice}."
+
+
+def guess_loss(args):
+    """The loss of a network that answers 0.5 (or equal logits) everywhere: MSE
+    (0.5 - t)² = 0.25; cross-entropy ln 2."""
+    return math.log(2) if args.loss == "ce" else 0.25
+
+
+def lr_too_large(losses, args):
+    """What the loss did that says the learning rate is too large, or None: it
+    went above the loss of answering 0.5 everywhere (a jump out of the basin,
+    e.g. into saturated Sigmoids), it rose over the run, or it rose from one
+    epoch to the next in more than a tenth of the epochs."""
+    rises = sum(after > 1.01 * before for before, after in zip(losses, losses[1:]))
+    if max(losses) > 1.05 * guess_loss(args):
+        return (f"the training loss jumped to {max(losses):.3g}, above the "
+                f"{guess_loss(args):.3g} of answering 0.5 everywhere, and stopped "
+                "falling there")
+    if losses[-1] > losses[0]:
+        return "the training loss rose"
+    if rises > len(losses) / 10:
+        return f"the training loss oscillated (up in {rises} of {len(losses)} epochs)"
+    return None
 
 
 def still_falling(losses):
@@ -338,10 +521,10 @@ def still_falling(losses):
 def main(argv=None):
     """Entry point; argv as sys.argv[1:] (None: the real command line).
 
-    Returns the exit status: 0; 1 when a run diverged or ended at chance with a
-    loss that stopped falling; 130 after Ctrl-C.
+    Returns the exit status: 0; 1 when a run diverged or ended at chance because
+    of its learning rate; 130 after Ctrl-C.
     """
-    args = extras.parse_args(argv, DEFAULTS)
+    args = cli.parse_args(argv, DEFAULTS)
     # The matrices are tiny (at most 1000 x 25): one thread is fastest, and on
     # a busy machine extra threads only wait for each other.
     torch.set_num_threads(1)
@@ -352,10 +535,15 @@ def main(argv=None):
     except FloatingPointError as error:  # fit() names the epoch and what to try
         print(f"training stopped: {error}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:  # a second Ctrl-C, while the figures were written
-        print("interrupted again: stopped before everything was written", file=sys.stderr)
+    except KeyboardInterrupt:  # Ctrl-C in the moment before the handler is set
+        print("interrupted: nothing was written", file=sys.stderr)
         return 130
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    # Leave at once: tearing down Tk, matplotlib and torch at exit took 0.85-8.5 s
+    # after the window closed, and everything is written by now.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
