@@ -146,9 +146,9 @@ class FastSGD(minimlp.SGD):
             return
         self.velocity = [0.0] * len(self.params)
         for w, grad in self.params:
-            # w ← w − η g in one op, in place: the textbook step at μ = 0, v = g (a copy,
-            # kept for a momentum raised later) then `w -= lr * v`, builds two tensors
-            # (the copy, η v) and runs three ops
+            # w ← w − η g in one op, in place: the textbook step at μ = λ = 0,
+            # g = ∂ℓ/∂w + λ w, v = μ v + g, `w -= lr * v`, builds five tensors and runs
+            # six ops
             w.add_(grad, alpha=-self.lr)
 
 
@@ -182,10 +182,10 @@ IDIOMS = {
     "relu": ("ReLU backward by `sign(x)`", "`grad_output * (x > 0)`",
              "`grad_output * x.sign()`"),
     "sigmoid": ("fused `s.sigmoid()`", "`1 / (1 + (-s).exp())`", "`s.sigmoid()`"),
-    "sgd": ("SGD step by `add_`", "`v = μ v + g` (μ = 0: a copy of g); `w -= lr * v`",
+    "sgd": ("SGD step by `add_`", "`g = ∂ℓ/∂w + λ w`; `v = μ v + g`; `w -= lr * v`",
             "`w.add_(g, alpha=-lr)`"),
     "checks": ("no checks at `model(x)`, `loss(x, y)`, `model.backward`",
-               "they check their input (`model(x)` only once forward failed)",
+               "they check their input on every call",
                "they run unchecked"),
 }
 FAST = tuple(IDIOMS)  # the fast variant: all four
