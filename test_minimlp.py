@@ -183,6 +183,49 @@ def _type_checking_import_nodes(tree):
     return allowed
 
 
+POISONED_RUN = """
+import runpy, sys
+import torch
+
+
+class Poisoned:
+    def __init__(self, name):
+        self.name = name
+
+    def __getattr__(self, attribute):
+        raise RuntimeError(f"the homework forbids {self.name}.{attribute}")
+
+
+torch.set_grad_enabled(False)
+for name in ("nn", "optim", "autograd"):
+    setattr(torch, name, Poisoned(f"torch.{name}"))
+    sys.modules[f"torch.{name}"] = None  # `import torch.nn` fails too
+sys.argv = ["test.py"]
+runpy.run_path("test.py", run_name="__main__")
+"""
+
+
+@pytest.mark.slow
+def test_2018_homework_runs_with_empty_built_on_floattensor_and_torch_poisoned(tmp_path):
+    """The 2018 handout allowed FloatTensor and LongTensor only: the homework guide's lines build
+    `empty` on FloatTensor; with them in place of the import line, the guide's 2018 test.py runs
+    with torch.nn, torch.optim and torch.autograd poisoned and grad mode off, and prints the
+    page's output exactly (the same draws, the same numbers)."""
+    year = HERE / "docs" / "homework" / "2018"
+    lines = (year / "empty_from_floattensor.py").read_text(encoding="utf-8")
+    assert "from torch import FloatTensor" in lines.splitlines()
+    assert not any(line.startswith("from torch import empty") for line in lines.splitlines())
+    source = MINIMLP_PATH.read_text(encoding="utf-8")
+    assert source.count("from torch import empty\n") == 1
+    (tmp_path / "minimlp.py").write_text(source.replace("from torch import empty\n", lines))
+    shutil.copy(year / "test.py", tmp_path / "test.py")
+    (tmp_path / "run_poisoned.py").write_text(POISONED_RUN)
+    done = subprocess.run([sys.executable, "run_poisoned.py"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "PYTHONPATH": ""})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout == (year / "output.txt").read_text(encoding="utf-8"), "the page's output"
+
+
 def test_only_runtime_torch_import_is_from_torch_import_empty():
     tree = ast.parse(MINIMLP_PATH.read_text())
     allowed = _type_checking_import_nodes(tree)
