@@ -504,6 +504,102 @@ def test_a_seeds_table_whose_only_change_is_its_timings_counts_as_unchanged(tmp_
 
 
 # ---------------------------------------------------------------------------
+# Every command a page shows runs as written, from the repository root
+# ---------------------------------------------------------------------------
+
+COMMAND_LINE = re.compile(r"^(`{3,})(?:bash|sh|console)\b[^\n]*\n(.*?)^\1$", re.MULTILINE | re.DOTALL)
+INLINE_COMMAND = re.compile(r"(?<!`)`((?:python|mkdocs|cp) [^`]+)`(?!`)")
+# Shown but not run here, each for its reason.
+NOT_RUN = [
+    (r"^python -m venv |^\. ", "creates or activates the reader's virtual environment"),
+    (r"^python -m pip ", "installs from the network"),
+    (r"^python -m pytest", "the test suite itself"),
+    (r"^mkdocs (build|serve)", "the site's own tests build it strictly"),
+    (r"^python (-E -s )?test\.py$", "runs in a homework folder beside minimlp.py: "
+     "test_homework_test_py_runs_beside_minimlp_alone_and_prints_the_page_s_error_rates"),
+    (r"^python docs/pytorch/equivalence\.py$", "run as written by "
+     "test_minimlp_and_torch_end_with_the_same_weights_as_the_pytorch_page_says (slow)"),
+    (r"\[[A-Z]+\]", "a usage line: [FILE] is a placeholder"),
+]
+
+
+def _page_commands(page: str) -> list[str]:
+    """The commands of a page in page order: each line of its shell blocks (comments dropped) and
+    each inline code span that starts with python, mkdocs or cp; `a && b` counts as a and b."""
+    text = (DOCS / page).read_text(encoding="utf-8")
+    found = []
+    for block in COMMAND_LINE.finditer(text):
+        for line in block.group(2).splitlines():
+            found.append((block.start(), re.sub(r"\s+#.*$", "", line).strip()))
+    found += [(m.start(), m.group(1).strip()) for m in INLINE_COMMAND.finditer(text)]
+    commands = []
+    for _, line in sorted(found):
+        commands += [part.strip() for part in line.split("&&") if part.strip()]
+    return commands
+
+
+def _cheap_form(command: str) -> list[str]:
+    """The command's words, made cheap without changing what it checks: a training runs 3 epochs,
+    the benchmark its --quick smoke test, the regeneration lists its parts."""
+    words = command.split()
+    if words[:2] == ["python", "train.py"] and "--help" not in words:
+        words += ["--epochs", "3"]
+    elif words[:2] == ["python", "bench.py"] and not {"--help", "--quick"} & set(words):
+        words += ["--quick"]
+    elif words[:2] == ["python", "docs/regenerate.py"]:
+        words = ["python", "docs/regenerate.py", "--list"]
+    return [sys.executable if word == "python" else word for word in words]
+
+
+def _repository_copy(where: Path) -> Path:
+    """The repository's files (tracked, and new ones git does not ignore) in a folder of their own."""
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    if listed.returncode != 0:
+        pytest.skip(f"not a git checkout: {listed.stderr.strip()}")
+    for name in listed.stdout.splitlines():
+        if (ROOT / name).is_file():
+            (where / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, where / name)
+    return where
+
+
+COMMAND_PAGES = sorted(p.name for p in DOCS.glob("*.md") if _page_commands(p.name))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", COMMAND_PAGES)
+def test_every_command_a_page_shows_runs_as_written_from_the_repository_root(page, tmp_path):
+    # In a copy of the repository, with no PYTHONPATH and no display: as a reader types them, in the
+    # page's order (a `cp` before the command that reads its copy).
+    root = _repository_copy(tmp_path)
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("PYTHONPATH", "DISPLAY", "WAYLAND_DISPLAY", "MPLBACKEND")}
+    ran = []
+    for command in _page_commands(page):
+        if any(re.search(pattern, command) for pattern, _ in NOT_RUN):
+            continue
+        done = subprocess.run(_cheap_form(command), cwd=root, env=env, capture_output=True, text=True,
+                              timeout=600)
+        # the checker exits with 1 when an exercise fails, which a fresh skeleton's do
+        allowed = (0, 1) if command.startswith("python exercises/check.py") else (0,)
+        assert done.returncode in allowed and "Traceback" not in done.stderr, (
+            f"docs/{page}: `{command}` failed from the repository root:\n{done.stderr[-2000:]}")
+        ran.append(command)
+    print(f"{page}: ran {ran}")
+
+
+def test_the_commands_of_the_pages_are_each_run_or_said_why_not():
+    # Every command found on a page is either run by the test above or matches a NOT_RUN reason.
+    runnable = re.compile(r"^(python (train|bench|test_\w+)\.py|python (docs|exercises)/|cp )")
+    for page in COMMAND_PAGES:
+        for command in _page_commands(page):
+            skipped = any(re.search(pattern, command) for pattern, _ in NOT_RUN)
+            assert skipped or runnable.match(command), f"docs/{page}: no rule for `{command}`"
+    assert "python docs/pytorch/equivalence.py" in _page_commands("pytorch.md")
+
+
+# ---------------------------------------------------------------------------
 # The built site, in a browser
 # ---------------------------------------------------------------------------
 
@@ -584,6 +680,38 @@ window.addEventListener("load", function () { setTimeout(function () {
         hiddenKeys.push(name);
     });
   });
+  // The navigation: where the link to the last page of the site ends (in sight without scrolling?).
+  var navLinks = document.querySelectorAll(".md-sidebar--primary .md-nav--primary > .md-nav__list > .md-nav__item > .md-nav__link");
+  var lastNav = navLinks.length ? navLinks[navLinks.length - 1].getBoundingClientRect() : null;
+  // Code names in tables: a name without spaces on one line (not broken mid-word).
+  var brokenNames = [];
+  document.querySelectorAll(".md-content td code, .md-content th code").forEach(function (code) {
+    var text = code.textContent;
+    if (!/\s/.test(text) && code.getClientRects().length > 1) brokenNames.push(text);
+  });
+  // Folded code ("The code: ..."): its size, and the contrast of its comments on its background.
+  function rgba(text) {
+    var v = (text.match(/[\d.]+/g) || [0, 0, 0, 0]).map(Number);
+    return v.length > 3 ? v : v.concat([1]);
+  }
+  function luminance(c) {
+    return 0.2126 * lin(c[0]) + 0.7152 * lin(c[1]) + 0.0722 * lin(c[2]);
+    function lin(x) { x /= 255; return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); }
+  }
+  var foldedPx = [], commentContrast = [];
+  document.querySelectorAll(".md-content details pre > code").forEach(function (code) {
+    var details = code.closest("details"), opened = details.open;
+    details.open = true;
+    foldedPx.push(parseFloat(getComputedStyle(code).fontSize));
+    var comment = code.querySelector(".c1, .c"), back = rgba(getComputedStyle(code).backgroundColor);
+    if (comment && back[3] > 0) {
+      var fg = rgba(getComputedStyle(comment).color), a = fg[3];
+      var mixed = [0, 1, 2].map(function (i) { return fg[i] * a + back[i] * (1 - a); });
+      var l1 = luminance(mixed), l2 = luminance(back);
+      commentContrast.push((Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05));
+    }
+    details.open = opened;
+  });
   // The table of contents: the links to the page's own sections that a reader sees.
   var tocLinks = Array.prototype.filter.call(
     document.querySelectorAll(".md-nav--secondary .md-nav__link"), visible).length;
@@ -593,6 +721,8 @@ window.addEventListener("load", function () { setTimeout(function () {
                 headerHeight: header ? header.getBoundingClientRect().height : null,
                 equations: displays.length, wideEquations: wideEquations, figures: figures,
                 hiddenKeyColumns: hiddenKeys, tocLinks: tocLinks,
+                lastNavBottom: lastNav ? lastNav.bottom : null, windowHeight: window.innerHeight,
+                brokenNames: brokenNames, foldedCodePx: foldedPx, commentContrast: commentContrast,
                 sectionHeadings: document.querySelectorAll(".md-content h2").length,
                 scheme: document.body.getAttribute("data-md-color-scheme"),
                 tables: document.querySelectorAll(".md-content table").length};
@@ -736,6 +866,18 @@ def test_built_site_loads_nothing_from_outside(served_site):
         assert not [u for u in urls if EXTERNAL.match(u)], f"{css.relative_to(site)} loads from outside"
 
 
+def test_search_shows_formulas_as_text_not_tex(site):
+    # search_text.py rewrites the formulas of the search index in plain Unicode maths.
+    index = json.loads((site / "search" / "search_index.json").read_text(encoding="utf-8"))
+    text = " ".join(doc["text"] for doc in index["docs"])
+    for tex in ("\\(", "\\[", "\\frac", "\\partial", "\\ell", "\\mathbf"):
+        assert tex not in text, f"the search index still holds {tex}"
+    assert "∂ℓ/∂b" in text and "[s &gt; 0]" in text
+    search_text = _load_hook("search_text")
+    assert search_text.plain(r"\frac{\partial \ell}{\partial w^{(l)}}") == "∂ℓ/∂w^(l)"
+    assert search_text.plain(r"w_{ij} \sim \mathcal{N}(0, 1)\cdot\sqrt{2/n_{\text{in}}}") == "w_ij ~ N(0, 1)·√(2/n_in)"
+
+
 def test_the_404_page_loads_its_assets_from_the_project_path(site):
     # GitHub Pages serves 404.html for any missing path, however deep: its links must not be relative
     # (or rooted at the domain), but start at SITE_URL.
@@ -856,6 +998,30 @@ def test_the_annotated_page_reads_side_by_side_at_1280_px(browsed):
 
 
 @pytest.mark.slow
+def test_every_page_of_the_site_is_in_sight_in_the_navigation_at_1280x800(browsed):
+    # The page list and the open page's table of contents fit a laptop's window: the link to the
+    # last page shows without scrolling the sidebar, on every page (the longest TOC included).
+    hidden = {page or "index": round(browsed[page][2]["lastNavBottom"]) for page in _nav_pages()
+              if browsed[page][2]["lastNavBottom"] > browsed[page][2]["windowHeight"]}
+    assert not hidden, f"the last page's link is below the fold of an 800 px window: {hidden}"
+
+
+@pytest.mark.slow
+def test_code_in_tables_and_folded_boxes_reads_whole_and_at_full_size(browsed, browsed_narrow):
+    # A code name in a table is never broken mid-word, at 1280 or on a 400 px phone; folded code is
+    # the size of every code block (at least 13 px) and its comments, which carry the equations,
+    # have more than AA's 4.5:1 contrast.
+    for report_of, width in ((browsed, 1280), (browsed_narrow, 400)):
+        broken = {page: report_of[page][2]["brokenNames"] for page in _nav_pages()
+                  if report_of[page][2]["brokenNames"]}
+        assert not broken, f"code names broken across lines at {width} px: {broken}"
+    sizes = [px for page in _nav_pages() for px in browsed[page][2]["foldedCodePx"]]
+    contrasts = [c for page in _nav_pages() for c in browsed[page][2]["commentContrast"]]
+    assert sizes and min(sizes) >= 13, f"folded code at {min(sizes)} px"
+    assert contrasts and min(contrasts) > 4.5 + 0.5, f"comments at {min(contrasts):.2f}:1"
+
+
+@pytest.mark.slow
 def test_the_404_page_of_a_missing_deep_url_is_styled(browsed, served_site):
     base, _ = served_site
     dom, requested, report = browsed[MISSING_PAGE]
@@ -968,7 +1134,7 @@ def test_the_pages_say_what_the_code_computes():
 
 def test_home_says_how_its_figure_is_made_and_the_test_points_once():
     page = _page("index.md")
-    assert "`python train.py --out docs/assets/img`" in page and "Regenerate with `python train.py`." not in page
+    assert "`python docs/regenerate.py --only figures`" in page and "Regenerate with `python train.py`." not in page
     # the headline already says "1,000 fresh test points per seed"
     assert "fresh test points" not in page
 
@@ -1009,3 +1175,9 @@ def test_a_figure_saved_at_200_dpi_is_shown_at_its_print_size(tmp_path):
     assert figures.css_width(tmp_path / "f.png") == 672  # 7 inches
     markdown = figures.render("![A figure](f.png)\n\n![An animation](a.gif)\n", tmp_path)
     assert markdown == '[![A figure](f.png){ width="672" }](f.png)\n\n![An animation](a.gif)\n'
+    # a GIF (no density recorded) is shown at most 540 px wide: one drawn 1080 wide is sharp on a phone
+    from PIL import Image
+    Image.new("RGB", (1080, 1300), "white").save(tmp_path / "a.gif")
+    assert figures.css_width(tmp_path / "a.gif") == 540
+    Image.new("RGB", (400, 480), "white").save(tmp_path / "a.gif")
+    assert figures.css_width(tmp_path / "a.gif") == 400

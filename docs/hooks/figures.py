@@ -10,7 +10,9 @@ the full-size image, for a closer look at a legend on a phone.
 A Markdown image `![alt](assets/img/x.png)` of a page becomes
 `[![alt](assets/img/x.png){ width="W" }](assets/img/x.png)`, where W is the CSS width: the
 image's width in pixels times 96 / its dpi (96 when the PNG records none: shown at 1 pixel per
-CSS pixel). Other images (the GIF) are left as they are. Standard library only.
+CSS pixel). A GIF records no density: it is shown at most GIF_WIDTH CSS pixels wide, so that
+a GIF drawn at twice that width is sharp on high-density screens, a phone's included (a
+narrower GIF is shown at its own width). Standard library only.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ import re
 import struct
 from pathlib import Path
 
-IMAGE = re.compile(r"(?<!\[)!\[(?P<alt>[^\]]*)\]\((?P<src>[^)\s]+\.png)\)(?!\{)")
+IMAGE = re.compile(r"(?<!\[)!\[(?P<alt>[^\]]*)\]\((?P<src>[^)\s]+\.(?:png|gif))\)(?!\{)")
 CSS_PIXELS_PER_INCH = 96
+GIF_WIDTH = 540  # the training GIF's width on a laptop (5.4 inches at 100 dpi)
 
 
 def png_size(path: Path) -> tuple[int, int, float | None]:
@@ -43,8 +46,19 @@ def png_size(path: Path) -> tuple[int, int, float | None]:
     return width, height, dpi
 
 
+def gif_width(path: Path) -> int:
+    """The width of a GIF in pixels (its logical screen)."""
+    data = path.read_bytes()
+    if data[:4] != b"GIF8":
+        raise ValueError(f"{path} is not a GIF file")
+    return struct.unpack("<H", data[6:8])[0]
+
+
 def css_width(path: Path) -> int:
-    """The width at which the page shows the PNG: its size in print, in CSS pixels."""
+    """The width at which the page shows the image: a PNG's size in print, in CSS pixels; a GIF
+    at most GIF_WIDTH."""
+    if path.suffix.lower() == ".gif":
+        return min(gif_width(path), GIF_WIDTH)
     width, _, dpi = png_size(path)
     return round(width * CSS_PIXELS_PER_INCH / (dpi or CSS_PIXELS_PER_INCH))
 
