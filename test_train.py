@@ -392,6 +392,111 @@ def test_ctrl_c_stops_a_run_with_one_line_and_status_130():
     assert f"final accuracy after {epoch} epoch" in out  # what was measured is kept
 
 
+def start_script(*options, env=None):
+    """Start `python train.py OPTIONS` headless (unless env says otherwise), its
+    output piped; returns the Popen."""
+    if env is None:
+        env = {**os.environ, "MPLBACKEND": "Agg"}
+        env.pop("DISPLAY", None)
+        env.pop("WAYLAND_DISPLAY", None)
+    return subprocess.Popen([sys.executable, "train.py", *options], cwd=HERE, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def read_until(process, text, timeout=120):
+    """Lines of process.stdout up to and including the first that holds text."""
+    lines, end = [], time.monotonic() + timeout
+    while time.monotonic() < end:
+        line = process.stdout.readline()  # the script flushes each line it prints
+        if not line:
+            break
+        lines.append(line)
+        if text in line:
+            return lines
+    raise AssertionError(f"{text!r} not printed: {''.join(lines)}")
+
+
+def folder_bytes(folder):
+    """{file name: bytes} of every file in folder."""
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+def assert_readable(folder):
+    """Every figure in folder opens and decodes whole."""
+    from PIL import Image
+    for path in folder.iterdir():
+        with Image.open(path) as image:
+            image.load()  # decodes every pixel: a truncated file raises
+
+
+def test_interrupted_run_writes_its_own_folder_named_for_the_epoch(tmp_path):
+    out = tmp_path / "run"
+    process = start_script("--epochs", "1000000", "--out", str(out))
+    read_until(process, "epoch    1/")
+    process.send_signal(signal.SIGINT)
+    stdout, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    line, = err.strip().splitlines()  # one line, no traceback
+    epoch = int(re.search(r"at epoch (\d+) of", line).group(1))
+    stopped = tmp_path / f"run-interrupted-at-epoch-{epoch}"
+    assert str(stopped) in line  # says where its figures went
+    assert not out.exists()  # never the finished run's folder
+    assert {path.name for path in stopped.iterdir()} == {
+        "decision_regions.png", "history.png", "gradient_flow.png", "hidden_units.png",
+        "training.gif"}
+    assert_readable(stopped)
+
+
+def test_ctrl_c_before_training_writes_nothing(tmp_path):
+    # Issue 22: Ctrl-C after the first line, before the window (here: before
+    # training; matplotlib is still importing) was ignored until epoch 1, and
+    # then the folder was replaced by a one-epoch model.
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "decision_regions.png").write_bytes(b"the finished run's figure")
+    process = start_script("--epochs", "1000000", "--out", str(out))
+    read_until(process, "seed 0")  # the first line: the settings
+    process.send_signal(signal.SIGINT)
+    stdout, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert err.strip() == "interrupted before training: nothing was written", err
+    assert "epoch    1/" not in stdout  # no epoch was trained
+    assert folder_bytes(out) == {"decision_regions.png": b"the finished run's figure"}
+    assert [path.name for path in tmp_path.iterdir()] == ["run"]  # no other folder
+
+
+def test_ctrl_c_while_torch_imports_is_one_line_without_traceback():
+    # Issue 22: Ctrl-C in the first seconds printed a traceback through torch.
+    process = start_script("--no-plot")
+    time.sleep(0.4)  # the command line is read; torch takes a second or more
+    process.send_signal(signal.SIGINT)
+    stdout, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert err.strip() == ("interrupted while starting (importing torch): nothing was "
+                           "run or written"), err
+    assert stdout.count("\n") <= 1  # the settings line at most: no training
+
+
+def test_two_ctrl_c_while_figures_are_written_leave_the_previous_files(tmp_path):
+    # Issue 22: a second Ctrl-C while saving cut decision_regions.png at 124
+    # bytes beside the previous run's other figures.
+    out = tmp_path / "run"
+    assert run_script("--epochs", "3", "--out", str(out)).returncode == 0
+    before = folder_bytes(out)
+    process = start_script("--epochs", "2", "--out", str(out))
+    read_until(process, "writing ")
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    stdout, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    assert err.strip().endswith(f"while writing the figures: none written, {out} keeps "
+                                "its previous files"), err
+    assert folder_bytes(out) == before  # whole, and all from the finished run
+    assert_readable(out)
+
+
 def test_no_plot_never_imports_matplotlib():
     code = ("import sys, train; train.main(['--epochs', '1', '--no-plot']); "
             "assert 'matplotlib' not in sys.modules, 'matplotlib imported'")

@@ -280,8 +280,8 @@ def run_single(args):
     written calls the writing off and leaves the folder as it was.
     """
     import train_window
-    print(cli.describe(args, args.seed), flush=True)
     with train_window.StopRequest() as stop:
+        print(cli.describe(args, args.seed), flush=True)
         watch = Watch(args, stop)
         result = run_experiment(args, args.seed, on_epoch=watch.on_epoch,
                                 on_start=watch.on_start)
@@ -410,13 +410,13 @@ def run_seeds(args):
     """
     import train_seeds
     import train_window
-    print(f"{cli.describe(args)}; seeds {args.seed}..{args.seed + args.seeds - 1}",
-          flush=True)
-    if args.live:
-        print("--seeds draws no window: it trains the seeds one after the other and "
-              "prints a table (drop --seeds to watch one run)", flush=True)
     rows, failed = [], []
     with train_window.StopRequest() as stop:
+        print(f"{cli.describe(args)}; seeds {args.seed}..{args.seed + args.seeds - 1}",
+              flush=True)
+        if args.live:
+            print("--seeds draws no window: it trains the seeds one after the other "
+                  "and prints a table (drop --seeds to watch one run)", flush=True)
         for seed in range(args.seed, args.seed + args.seeds):
             try:
                 result = run_experiment(args, seed, lambda *_: stop.reason is None)

@@ -65,6 +65,7 @@ class LiveWindow:
     REDRAW_S = 0.15
     MAX_WAIT_S = 0.5
     SIZE = (1100, 620)  # pixels, where the screen allows
+    RATIO_FLOOR = 1e-6  # the update/weight axis goes no lower (lr -> 0 at the end)
 
     def __init__(self, args, circle, val, name, stop, flow=None):
         self.args, self.circle, self.stop, self.flow = args, circle, stop, flow
@@ -77,7 +78,10 @@ class LiveWindow:
         self.next_redraw = 0.0  # perf_counter() time of the next redraw
         self.seconds = 0.0      # time spent drawing (and holding) during training
         self.closed = False
-        self.flow_limits = [None, None]  # y ranges of the two gradient-flow panels
+        self.loss_limits = None  # the loss axis's range, once there are losses
+        # The y ranges of the two gradient-flow panels: RMS from its first values
+        # on, update/weight ratios (none before the first epoch) 1e-6 to 1.
+        self.flow_limits = [None, (self.RATIO_FLOOR, 1.0)]
 
     def due(self, epoch, last=False):
         if self.closed:
@@ -93,8 +97,8 @@ class LiveWindow:
     def open(self, scores):
         import matplotlib.pyplot as plt
         width, height = self.SIZE
-        fig = self.fig = plt.figure(figsize=(width / 100, height / 100), dpi=100,
-                                    layout="constrained")
+        from matplotlib.layout_engine import ConstrainedLayoutEngine
+        fig = self.fig = plt.figure(figsize=(width / 100, height / 100), dpi=100)
         screen = screen_size(fig)
         if screen is not None:  # room for the title bar and the toolbar
             width, height = min(width, screen[0] - 16), min(height, screen[1] - 110)
@@ -103,9 +107,15 @@ class LiveWindow:
         plt.rcParams.update({"font.size": self.font, "legend.fontsize": self.font - 1,
                              "xtick.labelsize": self.font - 1,
                              "ytick.labelsize": self.font - 1})
-        fig.get_layout_engine().set(w_pad=0.02, h_pad=0.02, wspace=0.03, hspace=0.03)
+        # Constrained layout places the panels, their labels and legends without
+        # overlaps; it is more than half of a full draw, so it runs only when the
+        # size or the banner changes, not on every change of an axis range.
+        self.layout = ConstrainedLayoutEngine(w_pad=0.02, h_pad=0.02, wspace=0.03,
+                                              hspace=0.03)
         self.lay_out(scores)
+        self.layout.execute(fig)
         fig.canvas.mpl_connect("draw_event", self.on_draw)
+        fig.canvas.mpl_connect("resize_event", lambda event: self.layout.execute(fig))
         fig.canvas.mpl_connect("close_event", self.on_close)
         self.set_title("before training")
         plt.show(block=False)
@@ -130,8 +140,6 @@ class LiveWindow:
             ax_loss = fig.add_subplot(grid[0, column])
             ax_acc = fig.add_subplot(grid[1, column], sharex=ax_loss)
             self.lines = figures.draw_curves(ax_loss, ax_acc, History(), args)
-            ax_loss.get_legend().remove()
-            ax_acc.legend(loc="lower right")
             ax_loss.set_title("Loss and accuracy")
             self.ax_loss = ax_loss
             column += 1
@@ -161,8 +169,13 @@ class LiveWindow:
         series = (self.flow.rms, self.flow.update_ratio)
         for l, (ax, values) in enumerate(zip(self.flow_axes, series)):
             ax.set_xlim(0, self.args.epochs)
-            self.flow_limits[l] = widened(self.flow_limits[l], values)
-            ax.set_ylim(self.flow_limits[l])
+            limits = widened(self.flow_limits[l], values)
+            if limits is None:
+                continue
+            if ax is self.flow_axes[1]:  # ratios go to 0 with the learning rate
+                limits = (max(limits[0], self.RATIO_FLOOR), limits[1])
+            self.flow_limits[l] = limits
+            ax.set_ylim(limits)
         for line in lines:
             line.set_animated(True)
         self.flow_axes[0].set_title("Gradient flow, hidden layers", fontsize=self.font)
@@ -254,18 +267,11 @@ class LiveWindow:
     def fit_loss_axis(self, history):
         """The loss axis around every loss so far, in whole decades, widened
         only; True when it changed (the background must be drawn again)."""
-        values = [v for v in history.train_loss + history.val_loss
-                  if v > 0 and math.isfinite(v)]
-        if not values:
+        new = widened(self.loss_limits, [history.train_loss, history.val_loss])
+        if new is None or new == self.loss_limits:
             return False
-        low = 10 ** math.floor(math.log10(min(values)))
-        high = 10 ** math.ceil(math.log10(max(values)))
-        if self.background is not None and len(history) > 1:
-            old_low, old_high = self.ax_loss.get_ylim()
-            if old_low <= min(values) and max(values) <= old_high:
-                return False
-            low, high = min(low, old_low), max(high, old_high)
-        self.ax_loss.set_ylim(low, high)
+        self.loss_limits = new
+        self.ax_loss.set_ylim(new)
         return True
 
     # -- the end --------------------------------------------------------------
@@ -278,6 +284,7 @@ class LiveWindow:
         self.banner.set_text(self.wrap(message))
         self.banner.set_bbox(dict(boxstyle="round", fc="#fff3c4", ec="#c9a227"))
         self.set_title(title or message)
+        self.layout.execute(self.fig)
         self.show(full=True)
 
     def wait_until_closed(self):
@@ -287,15 +294,21 @@ class LiveWindow:
 
 
 def widened(limits, series):
-    """limits (low, high) or None, widened to whole decades around every
-    positive, finite value of series (lists of numbers)."""
+    """limits (low, high) or None, widened to take every positive, finite value
+    of series (lists of numbers): to the value's decade and one more beyond, so
+    that a falling curve does not ask for a new axis (a full redraw) at every
+    decade."""
     values = [v for values in series for v in values if v > 0 and math.isfinite(v)]
     if not values:
-        return limits or (1e-4, 1e-1)
+        return limits
     low = 10 ** math.floor(math.log10(min(values)))
     high = 10 ** math.ceil(math.log10(max(values)))
     if limits is None:
         return low, high
+    if low < limits[0]:
+        low /= 10
+    if high > limits[1]:
+        high *= 10
     return min(low, limits[0]), max(high, limits[1])
 
 
