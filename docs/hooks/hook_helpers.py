@@ -1,7 +1,9 @@
-"""What the docs hooks share: where minimlp.py is, and how a definition and a code fence start.
+"""What the docs hooks share: where minimlp.py is, where a definition starts, and a
+fence for a code block.
 
-Not a hook itself (mkdocs.yml does not list it): the hooks import it by name, since mkdocs puts
-the folder of a hook on ``sys.path`` while it loads the hook. Standard library only.
+Not a hook itself (mkdocs.yml does not list it): the hooks import it by name, since
+mkdocs puts the folder of a hook on ``sys.path`` while it loads the hook. Standard
+library only.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ def first_line(node: ast.AST) -> int:
 
 
 def fence(code: str) -> str:
-    """A run of backticks longer than any in `code`, and at least three: a fence it cannot close."""
+    """A run of backticks longer than any in `code`, and at least three: a fence that
+    `code` cannot close."""
     longest = max((len(m) for m in re.findall(r"`+", code)), default=0)
     return "`" * max(3, longest + 1)
 

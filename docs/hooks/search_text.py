@@ -1,10 +1,10 @@
 """MkDocs hook: the search shows maths as text, not as TeX.
 
-The pages' formulas are TeX that KaTeX typesets in the browser; the search index holds the page
-text as written, so a result would show `\\(\\partial\\ell/\\partial b\\)`. After the build (and the
-search plugin) wrote search/search_index.json, each formula of its text is rewritten in the plain
-Unicode maths of minimlp.py's comments: `∂ℓ/∂b`, `s^(l) = w^(l) x^(l−1) + b^(l)`, `[s > 0]`.
-Standard library only.
+The pages' formulas are TeX that KaTeX typesets in the browser; the search index holds
+the page text as written, so a result would show `\\(\\partial\\ell/\\partial b\\)`.
+After the build (and the search plugin) wrote search/search_index.json, each formula of
+its text is rewritten in the plain Unicode maths of minimlp.py's comments: `∂ℓ/∂b`,
+`s^(l) = w^(l) x^(l−1) + b^(l)`, `[s > 0]`. Standard library only.
 """
 
 from __future__ import annotations
@@ -15,15 +15,17 @@ from pathlib import Path
 
 FORMULA = re.compile(r"\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
 SYMBOLS = {
-    "partial": "∂", "ell": "ℓ", "odot": "⊙", "top": "⊤", "sigma": "σ", "eta": "η", "mu": "μ",
-    "lambda": "λ", "varepsilon": "ε", "epsilon": "ε", "theta": "θ", "beta": "β", "delta": "δ",
-    "pi": "π", "sum": "Σ", "in": "∈", "times": "×", "to": "→", "le": "≤", "leq": "≤", "ge": "≥",
-    "geq": "≥", "ne": "≠", "cdot": "·", "sim": "~", "leftarrow": "←", "infty": "∞", "nabla": "∇",
-    "langle": "⟨", "rangle": "⟩", "dots": "…", "ldots": "…", "cdots": "⋯", "approx": "≈",
-    "mid": "|", "quad": " ", "qquad": " ",
+    "partial": "∂", "ell": "ℓ", "odot": "⊙", "top": "⊤", "sigma": "σ", "eta": "η",
+    "mu": "μ", "lambda": "λ", "varepsilon": "ε", "epsilon": "ε", "theta": "θ",
+    "beta": "β", "delta": "δ", "pi": "π", "sum": "Σ", "in": "∈", "times": "×",
+    "to": "→", "le": "≤", "leq": "≤", "ge": "≥", "geq": "≥", "ne": "≠", "cdot": "·", "sim": "~",
+    "leftarrow": "←", "infty": "∞", "nabla": "∇", "langle": "⟨", "rangle": "⟩",
+    "dots": "…", "ldots": "…", "cdots": "⋯", "approx": "≈", "mid": "|", "quad": " ",
+    "qquad": " ",
 }
-DROPPED = ("mathcal", "mathbb", "mathbf", "mathrm", "text", "operatorname", "hat", "bar",
-           "mathrel", "displaystyle", "textstyle", "bigg", "Bigg", "big", "Big", "left", "right")
+DROPPED = ("mathcal", "mathbb", "mathbf", "mathrm", "text", "operatorname", "hat",
+           "bar", "mathrel", "displaystyle", "textstyle", "bigg", "Bigg", "big", "Big",
+           "left", "right")
 FRACTION = re.compile(r"\\[dt]?frac\s*(\{[^{}]*\}|\w)\s*(\{[^{}]*\}|\w)")
 SQRT = re.compile(r"\\sqrt\s*\{([^{}]*)\}")
 SCRIPT = re.compile(r"([\^_])\{([^{}]*)\}")  # x^{...}, n_{...}
@@ -51,7 +53,8 @@ def plain(tex: str) -> str:
     text = re.sub(r"([∂∇]) +", r"\1", text)
     for _ in range(6):  # nested groups, innermost first
         text = SCRIPT.sub(lambda m: m.group(1) + _group(m.group(2)), text)
-        text = FRACTION.sub(lambda m: f"{_group(m.group(1))}/{_group(m.group(2))}", text)
+        text = FRACTION.sub(lambda m: _group(m.group(1)) + "/" + _group(m.group(2)),
+                            text)
         text = SQRT.sub(lambda m: f"√({m.group(1)})", text)
     text = text.replace("{", "").replace("}", "").replace("-", "−")
     return re.sub(r"\s+", " ", text).strip()
