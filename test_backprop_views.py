@@ -3,6 +3,7 @@ vanishing-gradient lab (docs/lab/vanishing.py) and the worked-example graph
 (docs/lab/worked_example_graph.py)."""
 
 import math
+import re
 import os
 import subprocess
 import sys
@@ -204,3 +205,76 @@ def test_importing_the_views_loads_no_matplotlib():
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"  # train.py --no-plot stays light
+
+
+# ---------------------------------------------------------------------------
+# The lab scripts under docs/lab
+
+
+def load_script(name):
+    """Import docs/lab/<name>.py as a module (it is not a package)."""
+    import importlib.util
+    path = os.path.join(ROOT, "docs", "lab", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def numbers_in(text):
+    return [float(v) for v in re.findall(r"-?\d+(?:\.\d+)?(?:e-?\d+)?",
+                                         text.replace("−", "-"))]
+
+
+def backprop_page_numbers():
+    """The worked example as the derivation page states it: the table's rows and
+    the weights of its equations, {"s1": [-0.5, 1.0], "w1": [...], ...}."""
+    page = open(os.path.join(ROOT, "docs", "backprop.md"), encoding="utf-8").read()
+    values = {name: numbers_in(value) for name, value in
+              re.findall(r"^\| `(\w+)` \| `([^`]*)` \|", page, re.MULTILINE)}
+    section = page[page.index("## A worked example"):]
+    for name, tex in (("x", "x"), ("w1", "w^{(1)}"), ("b1", "b^{(1)}"),
+                      ("w2", "w^{(2)}")):
+        matrix = re.search(re.escape(tex) + r" = \\begin\{pmatrix\}(.*?)\\end\{pmatrix\}",
+                           section, re.DOTALL)
+        values[name] = numbers_in(matrix.group(1).replace("\\\\", " "))
+    values["b2"] = numbers_in(re.search(r"b\^\{\(2\)\} = ([-\d.]+)", section).group(1))
+    values["y"] = numbers_in(re.search(r"y = ([-\d.]+)", section).group(1))
+    return values
+
+
+def test_worked_example_graph_shows_the_pages_numbers():
+    from matplotlib.figure import Figure
+    graph = load_script("worked_example_graph")
+    page = backprop_page_numbers()
+    computed = graph.compute()
+    for name in computed:
+        # minimlp's numbers are the page's (table rows and equations)
+        assert computed[name] == pytest.approx(page[name], abs=1e-4), name
+    texts = graph.draw(Figure(), computed)
+    shown = {  # label drawn -> (page name, index)
+        "s_1": ("s1", 0), "s_2": ("s1", 1), "h_1": ("x1", 0), "h_2": ("x1", 1),
+        "y_hat": ("y_hat", 0), "loss": ("loss", 0), "grad_y_hat": ("grad_y_hat", 0),
+        "grad_h_1": ("grad_x1", 0), "grad_h_2": ("grad_x1", 1),
+        "grad_s_1": ("grad_s1", 0), "grad_s_2": ("grad_s1", 1),
+        "grad_w2_1": ("grad_w2", 0), "grad_w2_2": ("grad_w2", 1),
+        "w2_1": ("w2", 0), "w2_2": ("w2", 1), "b2": ("b2", 0),
+        "b1_1": ("b1", 0), "b1_2": ("b1", 1), "x_1": ("x", 0), "x_2": ("x", 1),
+        "y": ("y", 0)}
+    for i in range(2):
+        for j in range(2):
+            shown[f"w1_{i + 1}{j + 1}"] = ("w1", 2 * i + j)
+            shown[f"grad_w1_{i + 1}{j + 1}"] = ("grad_w1", 2 * i + j)
+    for key, (name, index) in shown.items():
+        drawn = numbers_in(texts[key].get_text())[-1]  # the number after "="
+        assert drawn == pytest.approx(page[name][index], abs=1e-4), key
+    # the inactive unit blocks: its ReLU label says so, and ∂ℓ/∂s is 0 there
+    assert "blocked" in texts["relu_1"].get_text()
+    assert "blocked" not in texts["relu_2"].get_text()
+
+
+def test_derivation_page_shows_the_graph():
+    page = open(os.path.join(ROOT, "docs", "backprop.md"), encoding="utf-8").read()
+    assert "(assets/lab/worked_example_graph.png)" in page
+    assert os.path.isfile(os.path.join(ROOT, "docs", "assets", "lab",
+                                       "worked_example_graph.png"))
