@@ -1004,9 +1004,11 @@ def test_the_annotated_page_reads_side_by_side_at_1280_px(browsed):
 def test_every_page_of_the_site_is_in_sight_in_the_navigation_at_1280x800(browsed):
     # The page list and the open page's table of contents fit a laptop's window: the link to the
     # last page shows without scrolling the sidebar, on every page (the longest TOC included).
-    hidden = {page or "index": round(browsed[page][2]["lastNavBottom"]) for page in _nav_pages()
+    # (Headless Chromium's 1280x800 window leaves about 660 px inside, as a browser does.)
+    hidden = {page or "index": (round(browsed[page][2]["lastNavBottom"]), browsed[page][2]["windowHeight"])
+              for page in _nav_pages()
               if browsed[page][2]["lastNavBottom"] > browsed[page][2]["windowHeight"]}
-    assert not hidden, f"the last page's link is below the fold of an 800 px window: {hidden}"
+    assert not hidden, f"the last page's link (bottom, window height) is below the fold: {hidden}"
 
 
 @pytest.mark.slow
