@@ -64,25 +64,26 @@ DEFAULTS = dict(n_points=N_POINTS, epochs=EPOCHS, batch_size=BATCH_SIZE,
 
 if __name__ == "__main__":
     # Read the command line before torch is imported (1-2 s): --help, a typo
-    # or an --out that cannot be written answer at once.
+    # or an --out that cannot be written answer at once. Ctrl-C while torch
+    # imports ends the program at once: nothing runs yet (and a KeyboardInterrupt
+    # could be swallowed by a bare `except:` in some imported module).
     cli.parse_args(sys.argv[1:], DEFAULTS)
+    cli.quit_on_ctrl_c("interrupted while starting (importing torch): nothing was run "
+                       "or written")
 
 import math  # noqa: E402  (after the early check of the command line)
 import os  # noqa: E402
+import signal  # noqa: E402
 import time  # noqa: E402
 import types  # noqa: E402
 
-try:
-    import torch
+import torch  # noqa: E402
 
-    from minimlp import (SGD, Adam, CrossEntropyLoss, Dense, MSELoss, ReLU, Sequential,
-                         Sigmoid, Tanh, fit)
-except KeyboardInterrupt:  # Ctrl-C in the second or two torch takes to import
-    if __name__ != "__main__":
-        raise
-    print("interrupted while starting (importing torch): nothing was run or written",
-          file=sys.stderr)
-    raise SystemExit(130) from None
+from minimlp import (SGD, Adam, CrossEntropyLoss, Dense, MSELoss, ReLU,  # noqa: E402
+                     Sequential, Sigmoid, Tanh, fit)
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Python's own again
 
 CENTRE = (0.5, 0.5)
 RADIUS = 1 / math.sqrt(2 * math.pi)  # pi r^2 = 1/2: half the unit square
@@ -387,7 +388,8 @@ class Watch:
                 window.handle_events(0.03)
 
         if window is not None:
-            window.say(f"Writing the figures to {folder} ...")
+            window.say(f"Writing the figures to {folder} ...",
+                       title="writing the figures ...")
         start = time.perf_counter()
         try:
             with matplotlib.rc_context(figures.SAVED_STYLE):

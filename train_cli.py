@@ -8,6 +8,8 @@ Importing this module imports neither torch nor matplotlib, so that
 import argparse
 import math
 import os
+import signal
+import sys
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
 ACTIVATION_NAMES = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid"}
@@ -177,6 +179,15 @@ def unwritable(path):
     if not os.path.isdir(parent):
         return f"{parent} is a file, not a folder"
     return None if os.access(parent, os.W_OK) else f"cannot create it: {parent} is not writable"
+
+
+def quit_on_ctrl_c(message):
+    """From now on, Ctrl-C prints message and ends the program at once, exit
+    status 130 (for the start, while nothing can be lost)."""
+    def quit(signum, frame):
+        print(message, file=sys.stderr, flush=True)
+        os._exit(130)
+    signal.signal(signal.SIGINT, quit)
 
 
 def interrupted_folder(out, epoch):

@@ -65,6 +65,7 @@ class LiveWindow:
     REDRAW_S = 0.15
     MAX_WAIT_S = 0.5
     SIZE = (1100, 620)  # pixels, where the screen allows
+    TOOLBAR = 50        # pixels: matplotlib's toolbar under the figure (Tk)
     RATIO_FLOOR = 1e-6  # the update/weight axis goes no lower (lr -> 0 at the end)
 
     def __init__(self, args, circle, val, name, stop, flow=None):
@@ -96,13 +97,15 @@ class LiveWindow:
 
     def open(self, scores):
         import matplotlib.pyplot as plt
-        width, height = self.SIZE
         from matplotlib.layout_engine import ConstrainedLayoutEngine
+        width, height = self.SIZE
         fig = self.fig = plt.figure(figsize=(width / 100, height / 100), dpi=100)
         screen = screen_size(fig)
-        if screen is not None:  # room for the title bar and the toolbar
-            width, height = min(width, screen[0] - 16), min(height, screen[1] - 110)
-            fig.set_size_inches(width / 100, height / 100, forward=True)
+        if screen is not None:  # Tk: the window, toolbar included, fits the screen
+            width = min(width, screen[0] - 10)
+            height = min(height + self.TOOLBAR, screen[1] - 40) - self.TOOLBAR
+            fig.canvas.manager.window.geometry(f"{width}x{height + self.TOOLBAR}")
+            fig.set_size_inches(width / 100, height / 100)
         self.font = 9 if width >= 1000 else 8 if width >= 760 else 7
         plt.rcParams.update({"font.size": self.font, "legend.fontsize": self.font - 1,
                              "xtick.labelsize": self.font - 1,
@@ -126,26 +129,32 @@ class LiveWindow:
         from minimlp import History
         fig, args = self.fig, self.args
         columns = [1.15] + [1] * args.history + [1] * (self.flow is not None)
-        grid = fig.add_gridspec(2, len(columns), width_ratios=columns)
-        ax_regions = fig.add_subplot(grid[:, 0])
+        # Three rows: the output spans the first two, its legend sits in the third
+        # (below the x label, at any size); the panels beside it take one row on
+        # top and two below, so both are the same height.
+        grid = fig.add_gridspec(3, len(columns), width_ratios=columns,
+                                height_ratios=(1, 0.72, 0.28))
+        ax_regions = fig.add_subplot(grid[:2, 0])
         self.image, self.boundary, patch, self.points = figures.draw_regions(
-            ax_regions, scores, self.circle)
+            ax_regions, scores, self.circle, marker_size=self.font - 1)
         self.ax_regions = ax_regions
-        ax_regions.legend(handles=figures.region_handles(), loc="upper center",
-                          bbox_to_anchor=(0.5, -0.1), ncol=2, fontsize=self.font - 2,
-                          handlelength=1.5, columnspacing=0.8, frameon=False)
+        ax_legend = fig.add_subplot(grid[2, 0])
+        ax_legend.axis("off")
+        ax_legend.legend(handles=figures.region_handles(), loc="center", ncol=2,
+                         fontsize=self.font - 1, handlelength=1.5, columnspacing=0.8,
+                         frameon=False, borderaxespad=0)
         ax_regions.set_title("Network output, validation points")
         self.lines, self.flow_axes, self.flow_lines, column = {}, (), [], 1
         if args.history:
             ax_loss = fig.add_subplot(grid[0, column])
-            ax_acc = fig.add_subplot(grid[1, column], sharex=ax_loss)
+            ax_acc = fig.add_subplot(grid[1:, column], sharex=ax_loss)
             self.lines = figures.draw_curves(ax_loss, ax_acc, History(), args)
             ax_loss.set_title("Loss and accuracy")
             self.ax_loss = ax_loss
             column += 1
         if self.flow is not None:
             self.flow_axes = (fig.add_subplot(grid[0, column]),
-                              fig.add_subplot(grid[1, column]))
+                              fig.add_subplot(grid[1:, column]))
             self.flow_lines = self.draw_flow()
         self.description = fig.suptitle(self.wrap(figures.describe(args, args.seed)),
                                         fontsize=self.font - 1, color="dimgrey")
@@ -237,8 +246,9 @@ class LiveWindow:
             limits = [ax.get_ylim() for ax in self.flow_axes]
             self.flow_lines = self.draw_flow()
             full |= limits != [ax.get_ylim() for ax in self.flow_axes]
+        self.show(full)  # then the title: never ahead of the picture
         self.set_title(figures.title(self.args, epoch, predicted, self.y_val))
-        self.show(full)
+        self.handle_events()
         if epoch in self.PACED_EPOCHS:
             self.handle_events(start + self.HOLD_S - time.perf_counter())
         now = time.perf_counter()
@@ -250,8 +260,8 @@ class LiveWindow:
         self.next_redraw = now + wait
 
     def show(self, full):
-        """Draw (full: everything, else the animated artists over the background)
-        and let the GUI show it."""
+        """Draw (full: everything, else the animated artists over the background);
+        handle_events() then shows it."""
         canvas = self.fig.canvas
         if self.closed:
             return
@@ -262,7 +272,6 @@ class LiveWindow:
             for artist in self.painted():
                 self.fig.draw_artist(artist)
             canvas.blit(self.fig.bbox)
-        self.handle_events()
 
     def fit_loss_axis(self, history):
         """The loss axis around every loss so far, in whole decades, widened
@@ -283,9 +292,10 @@ class LiveWindow:
             return
         self.banner.set_text(self.wrap(message))
         self.banner.set_bbox(dict(boxstyle="round", fc="#fff3c4", ec="#c9a227"))
-        self.set_title(title or message)
         self.layout.execute(self.fig)
         self.show(full=True)
+        self.set_title(title or message)
+        self.handle_events()
 
     def wait_until_closed(self):
         """Keep the window up, handling its events, until it is closed or Ctrl-C."""
