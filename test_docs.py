@@ -431,8 +431,10 @@ def _copy_for_fingerprints(regenerate, root: Path) -> None:
         for name in regenerate.dependencies(part) + part.outputs:
             name = name.split("#")[0]
             (root / name).parent.mkdir(parents=True, exist_ok=True)
-            if not (root / name).exists():
+            if (ROOT / name).is_file() and not (root / name).exists():
                 shutil.copy(ROOT / name, root / name)
+            elif not (root / name).exists():  # an output not made yet: a placeholder will do
+                (root / name).write_bytes(b"")
     regenerate.write_manifest(regenerate.parts(), root)
 
 

@@ -114,8 +114,14 @@ def parts() -> list[Part]:
         Part("equivalence", [PYTHON, "docs/pytorch/equivalence.py"],
              ["docs/pytorch/output.txt"], ["docs/pytorch/equivalence.py"],
              stdout="docs/pytorch/output.txt"),
-        # TO FILL (the seeing-backprop helper's results): the vanishing-gradient lab and
-        # the worked example's graph figure, once their scripts run from the root.
+        Part("worked-example-graph", [PYTHON, "docs/lab/worked_example_graph.py"],
+             ["docs/assets/lab/worked_example_graph.png"],
+             ["docs/lab/worked_example_graph.py"]),
+        Part("vanishing-lab", [PYTHON, "docs/lab/vanishing.py"],
+             [f"docs/assets/lab/vanishing{name}" for name in (
+                 ".json", "_table.md", "_nielsen.md", "_escape.md", "_init.png",
+                 "_training.png", "_depth.png", "_escape.png")],
+             ["docs/lab/vanishing.py"]),
         Part("performance", [PYTHON, "bench.py", "--clock", "cpu", "--repeats", "40"],
              ["docs/performance_table.md"], ["bench.py"], timing=True),
     ]
@@ -228,7 +234,11 @@ def stale(part: Part, root: Path = ROOT, manifest: dict | None = None) -> str | 
         return f"{', '.join(missing)} missing"
     if recorded.get("command") != part.shown():
         return f"made by another command ({recorded.get('command')})"
-    now, then = fingerprints(part, root), recorded.get("code", {})
+    try:
+        now = fingerprints(part, root)
+    except (OSError, LookupError, SyntaxError) as error:
+        return f"its code cannot be read ({error})"
+    then = recorded.get("code", {})
     changed = sorted(name for name in set(now) | set(then)
                      if now.get(name) != then.get(name))
     if changed:
