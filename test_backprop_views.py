@@ -2,9 +2,10 @@
 vanishing-gradient lab (docs/lab/vanishing.py) and the worked-example graph
 (docs/lab/worked_example_graph.py)."""
 
+import json
 import math
-import re
 import os
+import re
 import subprocess
 import sys
 
@@ -278,3 +279,130 @@ def test_derivation_page_shows_the_graph():
     assert "(assets/lab/worked_example_graph.png)" in page
     assert os.path.isfile(os.path.join(ROOT, "docs", "assets", "lab",
                                        "worked_example_graph.png"))
+
+
+LAB = os.path.join(ROOT, "docs", "assets", "lab")
+
+
+def lab_results():
+    with open(os.path.join(LAB, "vanishing.json"), encoding="utf-8") as file:
+        return json.load(file)
+
+
+def vanishing_page():
+    with open(os.path.join(ROOT, "docs", "vanishing.md"), encoding="utf-8") as file:
+        return file.read()
+
+
+def test_lab_tables_are_what_its_json_gives():
+    lab = load_script("vanishing")
+    data = lab_results()
+    settings = data["settings"]
+    # the committed run used the script's settings
+    assert (settings["epochs"], settings["init_seeds"], settings["train_seeds"]) == (
+        lab.EPOCHS, lab.INIT_SEEDS, lab.TRAIN_SEEDS)
+    assert settings["escape"] == json.loads(json.dumps(lab.ESCAPE))
+    tables = {"vanishing_table.md": lab.main_table(data["networks"]),
+              "vanishing_nielsen.md": lab.nielsen_table(data["networks"]),
+              "vanishing_escape.md": lab.escape_table(data["escape"])}
+    for name, text in tables.items():
+        with open(os.path.join(LAB, name), encoding="utf-8") as file:
+            assert file.read() == text, f"{name} is not what vanishing.json gives"
+    rows = [line for line in tables["vanishing_table.md"].splitlines()[2:]]
+    assert len(rows) == 3 * 3 * 3  # activation x depth x init
+
+
+def test_lab_page_includes_the_tables_and_figures():
+    page = vanishing_page()
+    for name in ("vanishing_table.md", "vanishing_nielsen.md", "vanishing_escape.md"):
+        assert f"<!-- minimlp:include assets/lab/{name} -->" in page, name
+    for name in re.findall(r"\]\((assets/lab/[\w.]+\.png)\)", page):
+        assert os.path.isfile(os.path.join(ROOT, "docs", name)), name
+    assert len(re.findall(r"\]\((assets/lab/[\w.]+\.png)\)", page)) == 4
+    assert "python docs/lab/vanishing.py" in page
+
+
+def test_lab_page_text_says_what_the_json_says():
+    lab = load_script("vanishing")
+    data = lab_results()
+    page = " ".join(vanishing_page().split())  # one line: phrases may wrap
+
+    def row(activation, depth, init):
+        return lab.find(data["networks"], activation, depth, init)
+
+    def accuracy(activation, depth, init):
+        return row(activation, depth, init)["val_acc"]
+
+    # numbers quoted in the text
+    sigmoid_3 = row("sigmoid", 3, "xavier")["ratio_init"]["median"]
+    assert f"about {lab.sci(sigmoid_3)} with Xavier" in page
+    tanh_3 = row("tanh", 3, "standard")["ratio_init"]["median"]
+    assert f"({lab.sci(tanh_3)} here, estimate" in page
+    assert f"estimate {lab.sci(lab.estimate('tanh', 'standard', 3))})" in page
+    relu_10 = row("relu", 10, "standard")["ratio_init"]["median"]
+    assert (f"ReLU at 10 ({lab.sci(relu_10)} here, estimate "
+            f"{lab.sci(lab.estimate('relu', 'standard', 10))})") in page
+    # the probe's numbers: within the spread where the page says so
+    assert row("tanh", 10, "standard")["ratio_init"]["min"] < 5.5e-3 < row(
+        "tanh", 10, "standard")["ratio_init"]["max"]
+    for depth, probe in ((3, 0.019), (10, 1.7e-8)):
+        spread = row("sigmoid", depth, "standard")["ratio_init"]
+        assert spread["min"] < probe < spread["max"]
+    assert 0.22 < tanh_3 < 2 * 0.22 and 4e-4 / 2 < relu_10 < 4e-4
+    assert "3.8 \\cdot 10^{-6}" in page
+    assert lab.sci(lab.estimate("sigmoid", "xavier", 10)) == "3.8e-6"
+    settings = data["settings"]
+    assert f"trained for {settings['epochs']} epochs" in page
+    assert f"first {settings['train_seeds']} seeds" in page
+    assert f"over {settings['init_seeds']} seeds" in page
+    assert (f"learning rate {settings['escape']['lr']}, {settings['escape']['epochs']}"
+            f" epochs") in page
+    # the claims about learning: > 95 % learned, < 60 % did not
+    for activation in ("relu", "tanh"):
+        for depth in (3, 5):
+            assert accuracy(activation, depth, "standard")["mean"] > 0.95
+        assert accuracy(activation, 10, "standard")["mean"] < 0.6
+    assert accuracy("relu", 10, "xavier")["min"] < 0.6 < 0.95 < accuracy(
+        "relu", 10, "xavier")["max"]
+    for depth in lab.DEPTHS:
+        assert accuracy("relu", depth, "he")["min"] > 0.95
+        assert accuracy("tanh", depth, "xavier")["min"] > 0.95
+        for init in lab.INITS:
+            assert accuracy("sigmoid", depth, init)["mean"] < 0.6
+            learned = accuracy("relu", depth, init)["mean"] > 0.95
+            if learned:  # the first layers then get the larger gradients
+                assert row("relu", depth, init)["ratio_trained"]["median"] > 1
+    assert sigmoid_3 > row("relu", 5, "standard")["ratio_init"]["median"]
+    # the estimate within a factor of three, tanh with He aside
+    for network in data["networks"]:
+        if network["init"] == "he" and network["activation"] == "tanh":
+            continue
+        guess = lab.estimate(network["activation"], network["init"], network["depth"])
+        assert 1 / 3 < network["ratio_init"]["median"] / guess < 3, network
+    # the long sigmoid runs: three layers escape the plateau, five never
+    for run in data["escape"]:
+        assert (run["escaped_at"] is not None) == (run["depth"] == 3), run
+        first_last = [run["rms"][0][i] / run["rms"][-1][i] for i in (0, -1)]
+        if run["depth"] == 5:  # "two to five thousandths ... first epoch to the last"
+            assert all(0.0015 < ratio < 0.0055 for ratio in first_last), first_last
+        else:  # "end with a first/last ratio of 6 to 7"
+            assert 5.5 < first_last[-1] < 7.5, first_last
+    # beside Nielsen: 0.04 to 0.07 for three hidden layers, about 0.01 for four
+    three = row("sigmoid", 3, "xavier")["nielsen_init_median"]
+    four = row("sigmoid", 4, "xavier")["nielsen_init_median"]
+    assert 0.04 <= three[0] / three[-1] <= 0.07
+    assert 0.008 <= four[0] / four[-1] <= 0.015
+
+
+@pytest.mark.slow
+def test_lab_script_runs_from_the_repository_root(tmp_path):
+    result = subprocess.run([sys.executable, "docs/lab/vanishing.py", "--quick",
+                             "--out", str(tmp_path)], cwd=ROOT, timeout=600,
+                            capture_output=True, text=True, env={**os.environ,
+                                                                 "PYTHONPATH": ""})
+    assert result.returncode == 0, result.stderr
+    written = sorted(os.listdir(tmp_path))
+    assert written == sorted(["vanishing.json", "vanishing_table.md",
+                              "vanishing_nielsen.md", "vanishing_escape.md",
+                              "vanishing_init.png", "vanishing_training.png",
+                              "vanishing_depth.png", "vanishing_escape.png"])
