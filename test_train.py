@@ -172,7 +172,7 @@ def test_chance_level_says_so_and_suggests_a_smaller_lr(capsys):
     # and the loss stops falling after the first epoch.
     assert train.main(["--lr", "100", "--epochs", "5", "--no-plot"]) == 1
     err = capsys.readouterr().err
-    assert "chance" in err and "stopped falling" in err and "--lr 10" in err, err
+    assert "chance" in err and "jumped" in err and "--lr 10" in err, err
     assert "too large" in err, err
 
 
@@ -295,8 +295,10 @@ def test_help_lists_every_option(capsys):
     out = capsys.readouterr().out
     for option in ("--epochs", "--lr", "--batch-size", "--optimizer", "--loss", "--outputs",
                    "--no-history", "--seed ", "--seeds", "--no-plot", "--live", "--out",
-                   "--dtype", "--test-points"):
+                   "--dtype", "--test-points", "--activation", "--hidden", "--init",
+                   "--no-live"):
         assert option in out, option
+    assert "interrupted-at-epoch-N" in out  # where a stopped run writes
 
 
 def test_script_help_does_not_import_torch():
@@ -314,10 +316,54 @@ def test_script_help_does_not_import_torch():
     (["--seeds", "10", "--test-points", "20000"], "seeds-10_test-points-20000"),
     (["--optimizer", "adam", "--lr", "0.01"], "optimizer-adam_lr-0.01"),
     (["--dtype", "float64", "--no-history"], "dtype-float64_no-history"),
+    (["--activation", "sigmoid", "--hidden", "25,25,25,25,25"],
+     "activation-sigmoid_hidden-25-25-25-25-25"),
+    (["--init", "xavier", "--hidden", "8,8"], "hidden-8-8_init-xavier"),
+    (["--activation", "relu", "--hidden", "25,25,25", "--init", "he"], "default"),
 ])
 def test_variants_write_to_their_own_folder(options, name):
     args = cli.parse_args(options, train.DEFAULTS)
     assert args.out == os.path.join("results", name)  # never over the default run's files
+
+
+def test_network_options_build_the_network_they_name():
+    from minimlp import Dense, ReLU, Sigmoid, Tanh
+    default = train.build_model(train.settings(), torch.Generator().manual_seed(0))
+    same = train.build_model(
+        train.settings(["--activation", "relu", "--hidden", "25,25,25", "--init", "he"]),
+        torch.Generator().manual_seed(0))
+    assert [type(m) for m in default] == [Dense, ReLU] * 3 + [Dense, Sigmoid]
+    for (a, _), (b, _) in zip(default.param(), same.param(), strict=True):
+        assert torch.equal(a, b)  # the defaults are the report's net, weights and all
+    args = train.settings(["--activation", "tanh", "--hidden", "8,6,4,3", "--init",
+                           "xavier"])
+    model = train.build_model(args, torch.Generator().manual_seed(0))
+    dense = [m for m in model if isinstance(m, Dense)]
+    assert [d.weight.shape[0] for d in dense] == [8, 6, 4, 3, 1]  # widths, so depth
+    assert sum(isinstance(m, Tanh) for m in model) == 4
+    # Xavier: std sqrt(2 / (in + out)) = 0.05 here; He would be sqrt(2 / in) = 0.071
+    wide = train.build_model(train.settings(["--hidden", "400,400", "--init", "xavier"]),
+                             torch.Generator().manual_seed(0))
+    assert abs(float(wide[2].weight.std()) - math.sqrt(2 / 800)) < 0.005
+    assert cli.describe(args).startswith("2-8-6-4-3-1 Tanh, Xavier init, ")
+
+
+def test_describe_is_one_line_from_the_settings():
+    line = cli.describe(train.settings(["--loss", "ce", "--hidden", "10,10"]), seed=4)
+    assert line.startswith("2-10-10-2 ReLU, He init, logits, cross-entropy; SGD lr 0.05")
+    assert line.endswith("; seed 4") and "\n" not in line
+    assert "25" not in line  # nothing hard-coded: the widths come from --hidden
+
+
+def test_a_deep_sigmoid_net_reports_its_vanishing_gradient(capsys):
+    # Issue 23: the report's vanishing-gradient risk, measured by minimlp's backward.
+    assert train.main(["--activation", "sigmoid", "--hidden", "25,25,25,25,25",
+                       "--epochs", "30", "--no-plot"]) in (0, 1)
+    captured = capsys.readouterr()
+    flow = [line for line in captured.out.splitlines() if "gradient flow" in line]
+    assert len(flow) == 2, captured.out  # at initialisation and at the end
+    assert "epoch 0:" in flow[0] and "layer 5" in flow[0]
+    assert "vanishing towards the input" in flow[0], flow
 
 
 def test_bad_out_fails_before_training(tmp_path, capsys):
@@ -344,9 +390,13 @@ def test_script_headless_run_saves_figures_and_says_so(tmp_path):
                          "--out", str(tmp_path))
     assert process.returncode == 0, process.stderr
     assert "test" in process.stdout and "%" in process.stdout  # final accuracy printed
-    for name in ("decision_regions.png", "history.png", "training.gif"):
+    for name in ("decision_regions.png", "history.png", "gradient_flow.png",
+                 "hidden_units.png", "training.gif"):
         assert (tmp_path / name).stat().st_size > 1000, name
         assert f"writing {tmp_path / name}" in process.stdout  # says what it is doing
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
+        ["decision_regions.png", "history.png", "gradient_flow.png", "hidden_units.png",
+         "training.gif"])  # and no temporary file left behind
     with Image.open(tmp_path / "training.gif") as gif:
         assert gif.n_frames == 7  # initial state + one frame per epoch
         assert min(gif.size) >= 480  # readable on the docs page

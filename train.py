@@ -166,6 +166,7 @@ def run_experiment(args, seed, on_epoch=None, on_start=None):
     if on_start is not None and on_start(model, loss, inputs["train"],
                                          targets["train"]) is False:
         return None
+    initial_loss = float(loss(model(inputs["train"]), targets["train"]))  # for advice
     start = time.perf_counter()
     history = fit(model, loss, optimizer, inputs["train"], targets["train"], args.epochs,
                   batch_size=args.batch_size, val=(inputs["val"], targets["val"]),
@@ -175,7 +176,7 @@ def run_experiment(args, seed, on_epoch=None, on_start=None):
 
     # 5. Evaluation: errors on the three sets, counted point by point.
     result = {"seed": seed, "model": model, "history": history, "data": data,
-              "seconds": seconds, "epochs": epochs_run}
+              "seconds": seconds, "epochs": epochs_run, "initial_loss": initial_loss}
     for split, (x, y) in data.items():
         result[f"{split}_errors"] = count_errors(model, x, y)
         result[f"{split}_acc"] = 1 - result[f"{split}_errors"] / len(x)
@@ -347,7 +348,7 @@ class Watch:
                      if args.plot else ""), file=sys.stderr, flush=True)
         cli.print_final(result, window.seconds if window else None)
         print(self.flow.summary(), flush=True)
-        status, advice = (0, None) if stopped else advise(result, args)
+        status, advice = (0, None) if stopped else advise(result, args, flow=self.flow)
         if self.recorder is not None and not self.write_figures(result, folder):
             return 130 if stop.reason == "interrupted" else 0
         if window is None or window.closed or stopped:
@@ -450,13 +451,15 @@ def run_seeds(args):
 # Advice when a run ends near chance
 
 
-def advise(result, args, quiet=False):
+def advise(result, args, quiet=False, flow=None):
     """(status, advice) for a run's end, the advice printed unless quiet.
 
     (0, None) when the network learned. Near chance: under-trained (the loss
-    still falling: status 0, train longer), or a learning-rate problem (status
-    1): too large when the loss rose, jumped above that of answering 0.5
-    everywhere, or oscillated; too small when it fell steadily but slowly.
+    still falling: status 0, train longer), a learning rate too large (the
+    loss rose, jumped above where it started, or oscillated), a vanishing
+    gradient (flow, the run's GradientFlow, shows the first layer's ∂ℓ/∂s 10
+    times smaller than the last's), or a learning rate too small (the loss
+    fell steadily but slowly); status 1 for those three.
     """
     if result["test_acc"] > CHANCE:
         return 0, None
@@ -472,12 +475,19 @@ def advise(result, args, quiet=False):
                              "run without it to be advised")
     elif len(losses) == 1:
         status, advice = 0, f"one epoch is too few to learn, or to tell a trend: {longer}"
-    elif lr_too_large(losses, args):
-        status, advice = 1, (f"{lr_too_large(losses, args)} ({trend}): the learning "
-                             f"rate {args.lr:g} is too large; try --lr {args.lr / 10:g}")
+    elif lr_too_large(losses, args, result["initial_loss"]):
+        status, advice = 1, (f"{lr_too_large(losses, args, result['initial_loss'])} "
+                             f"({trend}): the learning rate {args.lr:g} is too large; "
+                             f"try --lr {args.lr / 10:g}")
     elif still_falling(losses) and args.epochs < EPOCHS:
         status, advice = 0, (f"the training loss is still falling ({trend}): the network "
                              f"is under-trained, not broken; {longer}")
+    elif flow is not None and flow.rms[0][-1] < 0.1 * flow.rms[-1][-1]:
+        status, advice = 1, (
+            f"the gradient vanishes towards the input (RMS of ∂ℓ/∂s {flow.rms[0][-1]:.2g} "
+            f"in layer 1, {flow.rms[-1][-1]:.2g} in layer {len(flow.rms)}), so the first "
+            f"layers barely learn ({trend}); try --activation relu, fewer layers "
+            f"(--hidden), or --init xavier with tanh")
     else:
         status, advice = 1, (f"the training loss fell steadily but slowly ({trend}): the "
                              f"learning rate {args.lr:g} is too small; try --lr "
@@ -494,16 +504,18 @@ def guess_loss(args):
     return math.log(2) if args.loss == "ce" else 0.25
 
 
-def lr_too_large(losses, args):
+def lr_too_large(losses, args, initial_loss):
     """What the loss did that says the learning rate is too large, or None: it
-    went above the loss of answering 0.5 everywhere (a jump out of the basin,
-    e.g. into saturated Sigmoids), it rose over the run, or it rose from one
-    epoch to the next in more than a tenth of the epochs."""
+    jumped above where it started (out of the basin, e.g. into saturated
+    Sigmoids) and above the loss of answering 0.5 everywhere, it rose over the
+    run, or it rose from one epoch to the next in more than a tenth of the
+    epochs."""
     rises = sum(after > 1.01 * before for before, after in zip(losses, losses[1:]))
-    if max(losses) > 1.05 * guess_loss(args):
+    ceiling = 1.05 * max(initial_loss, guess_loss(args))
+    if max(losses) > ceiling:
         return (f"the training loss jumped to {max(losses):.3g}, above the "
-                f"{guess_loss(args):.3g} of answering 0.5 everywhere, and stopped "
-                "falling there")
+                f"{initial_loss:.3g} it started from before training and the "
+                f"{guess_loss(args):.3g} of answering 0.5 everywhere")
     if losses[-1] > losses[0]:
         return "the training loss rose"
     if rises > len(losses) / 10:
