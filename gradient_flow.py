@@ -151,16 +151,21 @@ def draw_gradient_flow(ax_rms, ax_ratio, flow):
             curves = _set_up(ax, flow.layer_names, ylabel, ax is ax_ratio)
         for line, values in zip(curves, series):
             line.set_data(flow.epochs, values)
-        _fit_limits(ax, flow.epochs, series)
+        # the update ratio falls to 0 with a learning rate that decays to 0: its
+        # axis shows four decades below the largest
+        _fit_limits(ax, flow.epochs, series, 4 if ax is ax_ratio else None)
         lines += curves
     return lines
 
 
-def _fit_limits(ax, epochs, series):
-    """Axis limits around the finite, positive values (a log axis shows no others)."""
+def _fit_limits(ax, epochs, series, decades=None):
+    """Axis limits around the finite, positive values (a log axis shows no others),
+    at most `decades` powers of ten below the largest, if given."""
     values = [v for values in series for v in values if v > 0 and math.isfinite(v)]
     if values:
         low, high = min(values), max(values)
+        if decades is not None:
+            low = max(low, high / 10 ** decades)
         ax.set_ylim(low / 1.5, high * 1.5)  # a margin, and room for a single value
     ax.set_xlim(0, max(epochs + [1]))
 

@@ -65,18 +65,20 @@ def unit_maps(model, input_transform, layers, grid=GRID):
     return {l: outputs[l].t().reshape(-1, grid, grid).double().cpu() for l in layers}
 
 
-def draw_hidden_units(fig, model, input_transform, layers=(0, 1), circle=DISK):
+def draw_hidden_units(fig, model, input_transform, layers=(0, 1), circle=DISK,
+                      top=0.86):
     """Draw (or update) one map per unit of the hidden `layers` (0 = first) in
     `fig`, a matplotlib Figure or SubFigure; return the artists, for blitting.
 
-    input_transform maps points of [0, 1]² (N, 2) to the network's input.
+    input_transform maps points of [0, 1]² (N, 2) to the network's input; the
+    tiles fill fig below `top` (a fraction of its height, room for a title).
     Called again on the same figure, it only replaces the maps' pixels.
     """
     layers = [l for l in layers if l < len(hidden_widths(model))]
     maps = unit_maps(model, input_transform, layers)
     tiles = [ax for ax in fig.axes if ax.get_gid() == UNIT_GID]
     if len(tiles) != sum(len(unit) for unit in maps.values()):
-        tiles = _set_up(fig, {l: len(unit) for l, unit in maps.items()}, circle)
+        tiles = _set_up(fig, {l: len(unit) for l, unit in maps.items()}, circle, top)
     artists = []
     units = [unit for l in layers for unit in maps[l]]
     for ax, unit in zip(tiles, units):
@@ -90,7 +92,7 @@ def draw_hidden_units(fig, model, input_transform, layers=(0, 1), circle=DISK):
     return artists
 
 
-def _set_up(fig, widths, circle):
+def _set_up(fig, widths, circle, top):
     """Clear fig; lay out one block of square tiles per layer, each with an
     empty image, a circle and a label. Return the tiles in drawing order."""
     from matplotlib.patches import Circle
@@ -99,7 +101,7 @@ def _set_up(fig, widths, circle):
     rows = max(math.ceil(width / columns[l]) for l, width in widths.items())
     outer = fig.add_gridspec(1, len(widths), width_ratios=list(columns.values()),
                              wspace=0.12, left=0.02, right=0.98, bottom=0.02,
-                             top=0.86)
+                             top=top)
     tiles = []
     for block, (l, width) in enumerate(widths.items()):
         inner = outer[block].subgridspec(rows, columns[l], wspace=0.08, hspace=0.08)
@@ -129,10 +131,14 @@ def save_hidden_units(path, model, input_transform, title, layers=(0, 1), dpi=20
     shown = len([l for l in layers if l < len(hidden_widths(model))])
     fig = Figure(figsize=(4.2 * shown + 0.4, 4.9))
     FigureCanvasAgg(fig)
-    draw_hidden_units(fig, model, input_transform, layers)
-    fig.suptitle(f"{title}\neach unit's output over the input square "
-                 "(blue < 0 < red, each on its own scale; dashed: the disk)",
-                 fontsize="small", color="dimgrey")
+    heading = (f"{title}\neach unit's output over the input square "
+               "(blue < 0 < red, each on its own scale; dashed: the disk)")
+    # the tiles start below the heading, however many lines it takes
+    extent = fig.suptitle(heading, fontsize="small").get_window_extent(
+        fig.canvas.get_renderer())
+    top = 1 - (extent.height + 0.12 * fig.dpi) / fig.bbox.height - 0.05
+    draw_hidden_units(fig, model, input_transform, layers, top=top)
+    fig.suptitle(heading, fontsize="small", color="dimgrey")
     temporary = f"{path}.{os.getpid()}.tmp"
     try:
         fig.savefig(temporary, dpi=dpi, format="png")
