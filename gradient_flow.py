@@ -166,7 +166,12 @@ def _fit_limits(ax, epochs, series, decades=None):
         low, high = min(values), max(values)
         if decades is not None:
             low = max(low, high / 10 ** decades)
-        ax.set_ylim(low / 1.5, high * 1.5)  # a margin, and room for a single value
+        low, high = low / 1.5, high * 1.5  # a margin, and room for a single value
+        ax.set_ylim(low, high)
+        if math.floor(math.log10(high)) - math.ceil(math.log10(low)) >= 1:
+            # two powers of ten or more in sight: label those alone
+            from matplotlib.ticker import NullFormatter
+            ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xlim(0, max(epochs + [1]))
 
 
@@ -182,7 +187,7 @@ def _set_up(ax, layer_names, ylabel, reference):
     if reference:
         ax.axhline(1e-3, color="grey", ls="--", lw=1, label="1e-3 (CS231n, per step)")
     ax.set_yscale("log")
-    ax.set_xscale("symlog", linthresh=1, linscale=0.3)  # epoch 0 shows too
+    ax.set_xscale("symlog", linthresh=1, linscale=0.5)  # epoch 0 shows too
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
     ax.grid(True, which="major", alpha=0.3)
