@@ -452,7 +452,8 @@ def run_seeds(args):
 
 
 def advise(result, args, quiet=False, flow=None):
-    """(status, advice) for a run's end, the advice printed unless quiet.
+    """(status, verdict) for a run's end: what the terminal says (unless quiet)
+    shortened for the window's banner.
 
     (0, None) when the network learned. Near chance: under-trained (the loss
     still falling: status 0, train longer), a learning rate too large (the
@@ -464,38 +465,38 @@ def advise(result, args, quiet=False, flow=None):
     if result["test_acc"] > CHANCE:
         return 0, None
     losses, epochs = result["history"].train_loss, result["epochs"]
-    where = (f"seed {result['seed']}: after {epochs} epoch{'s' * (epochs > 1)} the test "
-             f"accuracy {100 * result['test_acc']:.1f} % is near chance (50 %)")
     trend = (f"{losses[0]:.4g} after epoch 1, {losses[-1]:.4g} after epoch {len(losses)}"
              if losses else "")
     longer = (f"train longer (--epochs; the default is {EPOCHS})" if args.epochs < EPOCHS
               else "train longer")
+    # (status, what the loss or the gradient did, what it means and what to try)
     if not losses:
-        status, advice = 1, ("with --no-history there is no loss curve to tell why: "
-                             "run without it to be advised")
+        status, why, verdict = 1, "--no-history: no loss curve", (
+            "run without --no-history to be told why")
     elif len(losses) == 1:
-        status, advice = 0, f"one epoch is too few to learn, or to tell a trend: {longer}"
+        status, why, verdict = 0, "one epoch", f"too few to learn or to tell; {longer}"
     elif lr_too_large(losses, args, result["initial_loss"]):
-        status, advice = 1, (f"{lr_too_large(losses, args, result['initial_loss'])} "
-                             f"({trend}): the learning rate {args.lr:g} is too large; "
-                             f"try --lr {args.lr / 10:g}")
+        status, why, verdict = 1, lr_too_large(losses, args, result["initial_loss"]), (
+            f"the learning rate {args.lr:g} is too large; try --lr {args.lr / 10:g}")
     elif still_falling(losses) and args.epochs < EPOCHS:
-        status, advice = 0, (f"the training loss is still falling ({trend}): the network "
-                             f"is under-trained, not broken; {longer}")
+        status, why, verdict = 0, "the training loss is still falling", (
+            f"the network is under-trained, not broken; {longer}")
     elif flow is not None and flow.rms[0][-1] < 0.1 * flow.rms[-1][-1]:
-        status, advice = 1, (
-            f"the gradient vanishes towards the input (RMS of ∂ℓ/∂s {flow.rms[0][-1]:.2g} "
-            f"in layer 1, {flow.rms[-1][-1]:.2g} in layer {len(flow.rms)}), so the first "
-            f"layers barely learn ({trend}); try --activation relu, fewer layers "
-            f"(--hidden), or --init xavier with tanh")
+        status, why = 1, (f"RMS of ∂ℓ/∂s {flow.rms[0][-1]:.2g} in layer 1, "
+                          f"{flow.rms[-1][-1]:.2g} in layer {len(flow.rms)}")
+        verdict = ("the gradient vanishes towards the input, so the first layers barely "
+                   "learn; try --activation relu, fewer layers (--hidden), or --init "
+                   "xavier with tanh")
     else:
-        status, advice = 1, (f"the training loss fell steadily but slowly ({trend}): the "
-                             f"learning rate {args.lr:g} is too small; try --lr "
-                             f"{args.lr * 10:g} (the default is {args.default_lr:g})")
+        status, why, verdict = 1, "the training loss fell steadily but slowly", (
+            f"the learning rate {args.lr:g} is too small; try --lr {args.lr * 10:g} "
+            f"(the default is {args.default_lr:g})")
     if not quiet:
-        print(f"{where}: {advice}.", file=sys.stderr if status else sys.stdout,
-              flush=True)
-    return status, f"Near chance: {advice}."
+        print(f"seed {result['seed']}: after {epochs} epoch{'s' * (epochs > 1)} the test "
+              f"accuracy {100 * result['test_acc']:.1f} % is near chance (50 %): {why}"
+              + (f" ({trend})" if trend else "") + f": {verdict}.",
+              file=sys.stderr if status else sys.stdout, flush=True)
+    return status, f"Near chance: {verdict}."
 
 
 def guess_loss(args):
@@ -519,7 +520,7 @@ def lr_too_large(losses, args, initial_loss):
     if losses[-1] > losses[0]:
         return "the training loss rose"
     if rises > len(losses) / 10:
-        return f"the training loss oscillated (up in {rises} of {len(losses)} epochs)"
+        return f"the training loss oscillated, up in {rises} of {len(losses)} epochs"
     return None
 
 

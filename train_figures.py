@@ -235,6 +235,7 @@ def epoch_axis(ax, epochs):
         ax.set_xlabel("epoch (log scale)")
     else:
         from matplotlib.ticker import MaxNLocator
+        ax.set_xscale("linear")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlim(1, max(2, epochs))
         ax.set_xlabel("epoch")

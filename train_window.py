@@ -165,10 +165,11 @@ class LiveWindow:
         for artist in self.animated + self.flow_lines:
             artist.set_animated(True)
 
-    def wrap(self, text):
-        """text in lines that fit the window's width."""
-        width = self.fig.get_figwidth() * 100
-        return "\n".join(textwrap.wrap(text, int(width / (0.62 * self.font)) or 1))
+    def wrap(self, text, size=None):
+        """text in lines that fit the window's width, at font size (points)."""
+        character = 0.65 * (size or self.font) * 100 / 72  # pixels, about
+        columns = int(self.fig.get_figwidth() * 100 / character)
+        return "\n".join(textwrap.wrap(text, columns))
 
     def draw_flow(self):
         """The gradient-flow panels, updated; their x axis spans the whole run and
@@ -187,6 +188,10 @@ class LiveWindow:
             ax.set_ylim(limits)
         for line in lines:
             line.set_animated(True)
+        if self.args.epochs < 30:  # a short run: plain epochs, as the curves have
+            for ax in self.flow_axes:
+                figures.epoch_axis(ax, self.args.epochs)
+                ax.set_xlim(0, self.args.epochs)
         self.flow_axes[0].set_title("Gradient flow, hidden layers", fontsize=self.font)
         self.flow_axes[0].set_xlabel("")
         return lines
@@ -290,7 +295,7 @@ class LiveWindow:
         message, in its title)."""
         if self.fig is None or self.closed:
             return
-        self.banner.set_text(self.wrap(message))
+        self.banner.set_text(self.wrap(message, self.font + 2))
         self.banner.set_bbox(dict(boxstyle="round", fc="#fff3c4", ec="#c9a227"))
         self.layout.execute(self.fig)
         self.show(full=True)
