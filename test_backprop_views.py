@@ -274,11 +274,27 @@ def test_worked_example_graph_shows_the_pages_numbers():
     assert "blocked" not in texts["relu_2"].get_text()
 
 
+def test_worked_example_steps_show_each_backward_calls_results():
+    from matplotlib.figure import Figure
+    graph = load_script("worked_example_graph")
+    fig = Figure()
+    texts = graph.draw(fig, graph.compute())
+    # the gradient each call computes, by step (1: loss.backward() ... 4: model[0])
+    first_seen = {"grad_y_hat": 1, "grad_w2_1": 2, "grad_h_1": 2, "grad_s_1": 3,
+                  "grad_w1_12": 4}
+    for step in range(len(graph.STEPS)):
+        graph.show_steps(fig, step)
+        for key, when in first_seen.items():
+            assert texts[key].get_visible() == (step >= when), (step, key)
+    assert texts["s_1"].get_visible()  # forward values show at every step
+
+
 def test_derivation_page_shows_the_graph():
     page = open(os.path.join(ROOT, "docs", "backprop.md"), encoding="utf-8").read()
     assert "(assets/lab/worked_example_graph.png)" in page
-    assert os.path.isfile(os.path.join(ROOT, "docs", "assets", "lab",
-                                       "worked_example_graph.png"))
+    assert "(assets/lab/worked_example_graph_steps.gif)" in page
+    for name in ("worked_example_graph.png", "worked_example_graph_steps.gif"):
+        assert os.path.isfile(os.path.join(ROOT, "docs", "assets", "lab", name))
 
 
 LAB = os.path.join(ROOT, "docs", "assets", "lab")

@@ -11,7 +11,8 @@ is off (s < 0): ReLU passes it no gradient, so its edges are grey and dashed.
 Every number is computed here with minimlp, one module at a time, as the page's
 script does; test_backprop_views.py checks that they equal the page's table.
 
-    python docs/lab/worked_example_graph.py    # writes docs/assets/lab/worked_example_graph.png
+    python docs/lab/worked_example_graph.py    # docs/assets/lab/worked_example_graph.png
+                                               # and worked_example_graph_steps.gif
 """
 
 import os
@@ -95,6 +96,11 @@ def draw(fig, numbers):
         _node(ax, texts, key, name, value, grad, bias, biases, reached)
     _weight_edges(ax, texts, numbers, on)
     _other_edges(ax, texts, numbers, on)
+    for key, text in texts.items():
+        if key.startswith("grad_"):  # grad_w1_12, grad_s_1, grad_y_hat, ...
+            # ∂ℓ/∂w⁽¹⁾ comes with the gradient sent back to x, ∂ℓ/∂w⁽²⁾ with x⁽¹⁾'s
+            node = {"w1": "x", "w2": "h"}.get(key[5:7], key[5])
+            text.set_gid(f"step {NODE_STEP[node]}")
     return texts
 
 
@@ -125,9 +131,10 @@ def _arrow(ax, start, end, colour, dashed=False, offset=0.0, lw=1.3):
     (x0, y0), (x1, y1) = start, end
     length = ((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5
     nx, ny = -(y1 - y0) / length * offset, (x1 - x0) / length * offset
-    ax.annotate("", xy=(x1 + nx, y1 + ny), xytext=(x0 + nx, y0 + ny),
-                arrowprops=dict(arrowstyle="-|>", color=colour, lw=lw,
-                                ls="--" if dashed else "-", shrinkA=0, shrinkB=0))
+    return ax.annotate("", xy=(x1 + nx, y1 + ny), xytext=(x0 + nx, y0 + ny),
+                       arrowprops=dict(arrowstyle="-|>", color=colour, lw=lw,
+                                       ls="--" if dashed else "-", shrinkA=0,
+                                       shrinkB=0))
 
 
 def _border(key, towards):
@@ -144,7 +151,8 @@ def _edge(ax, source, target, forward_colour, backward_colour, dashed):
     start = _border(source, POSITIONS[target])
     end = _border(target, POSITIONS[source])
     _arrow(ax, start, end, forward_colour, dashed=False)
-    _arrow(ax, end, start, backward_colour, dashed=dashed, offset=-0.16, lw=1.1)
+    back = _arrow(ax, end, start, backward_colour, dashed=dashed, offset=-0.16, lw=1.1)
+    back.set_gid(f"step {EDGE_STEP[source[0]]}")  # the backward call that draws it
     return start, end
 
 
@@ -201,7 +209,7 @@ def _other_edges(ax, texts, numbers, on):
                                          color=FORWARD if on[i] else "#c0392b")
         if not on[i]:  # a bar across the gradient's path
             ax.plot([mx, mx], [start[1] - 0.42, start[1] + 0.12], color="#c0392b",
-                    lw=3, solid_capstyle="butt")
+                    lw=3, solid_capstyle="butt", gid=f"step {EDGE_STEP['s']}")
     _edge(ax, "y_hat", "loss", FORWARD, BACKWARD, False)
     cx, cy = POSITIONS["loss"]
     texts["y"] = ax.text(cx, cy - 0.75, f"target y = {number(numbers['y'][0])}",
@@ -212,6 +220,56 @@ def _other_edges(ax, texts, numbers, on):
             fontsize=9, va="top")
     ax.text(9.6, 7.0, "grey, dashed: no gradient (ReLU off)", color=BLOCKED,
             fontsize=9, va="top")
+
+
+# Which backward call (step 1 to 4) computes what, by node (x: input, s: s⁽¹⁾,
+# h: x⁽¹⁾, y: ŷ, l: ℓ). An edge's arrow back is drawn by the call of the module
+# on it, named by its source: ŷ -> ℓ by loss.backward() (step 1), x⁽¹⁾ -> ŷ by
+# model[2].backward (2), s -> x⁽¹⁾ by the ReLU's (3), x -> s by model[0]'s (4).
+# A node's gradient comes with the call that sends it back to the node.
+EDGE_STEP = {"y": 1, "h": 2, "s": 3, "x": 4}
+NODE_STEP = {"l": 1, "y": 1, "h": 2, "s": 3, "x": 4}
+STEPS = [
+    "the forward pass: every value, no gradient yet",
+    "1. grad_y_hat = loss.backward():  ∂ℓ/∂ŷ = 2(ŷ − y)",
+    "2. model[2].backward(grad_y_hat):  ∂ℓ/∂x⁽¹⁾ = (w⁽²⁾)ᵀ ∂ℓ/∂ŷ, adds ∂ℓ/∂w⁽²⁾, ∂ℓ/∂b⁽²⁾",
+    "3. model[1].backward(grad_x1):  ∂ℓ/∂s⁽¹⁾ = ∂ℓ/∂x⁽¹⁾ ⊙ 1[s⁽¹⁾ > 0]",
+    "4. model[0].backward(grad_s1):  adds ∂ℓ/∂w⁽¹⁾ = ∂ℓ/∂s⁽¹⁾ xᵀ and ∂ℓ/∂b⁽¹⁾",
+]
+
+
+def show_steps(fig, step):
+    """Show what the backward calls up to `step` (0: none) have computed."""
+    ax = fig.axes[0]
+    for artist in ax.get_children():
+        gid = artist.get_gid() or ""
+        if gid.startswith("step "):
+            artist.set_visible(int(gid[5:]) <= step)
+
+
+def save_steps(path, numbers):
+    """A GIF, one frame per backward call, the caption saying which call."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from PIL import Image
+    fig = Figure(figsize=(8.6, 4.25), facecolor="white", dpi=150)
+    FigureCanvasAgg(fig)
+    draw(fig, numbers)
+    fig.axes[0].set_position((0, 0.08, 1, 0.92))
+    caption = fig.text(0.02, 0.03, "", fontsize=10, color=FORWARD)
+    frames = []
+    for step, words in enumerate(STEPS):
+        show_steps(fig, step)
+        caption.set_text(words)
+        fig.canvas.draw()
+        frame = Image.frombuffer("RGBA", fig.canvas.get_width_height(),
+                                 fig.canvas.buffer_rgba()).convert("RGB")
+        frames.append(frame.quantize(colors=64, dither=0))
+    durations = [2500] * (len(frames) - 1) + [5000]  # milliseconds
+    temporary = path.with_name(path.name + ".tmp")
+    frames[0].save(temporary, format="GIF", save_all=True, append_images=frames[1:],
+                   duration=durations, loop=0)
+    os.replace(temporary, path)
 
 
 def main(path=OUT):
@@ -225,7 +283,9 @@ def main(path=OUT):
     temporary = path.with_name(path.name + ".tmp")
     fig.savefig(temporary, dpi=200, format="png")
     os.replace(temporary, path)
-    print(f"wrote {path}")
+    steps = path.with_name(path.stem + "_steps.gif")
+    save_steps(steps, compute())
+    print(f"wrote {path} and {steps}")
 
 
 if __name__ == "__main__":
