@@ -319,12 +319,12 @@ class Identity(Module):
     """σ(s) = s (the report's "Linear" activation), so σ'(s) = 1."""
 
     def forward(self, s):
-        """Take s, return x = s. Saves nothing."""
+        """Take s, return x = s, same shape. Saves nothing."""
         # x = s
         return s
 
     def backward(self, grad_output):
-        """Take ∂ℓ/∂x, return ∂ℓ/∂s = ∂ℓ/∂x."""
+        """Take ∂ℓ/∂x, return ∂ℓ/∂s = ∂ℓ/∂x, same shape."""
         # ∂ℓ/∂s = ∂ℓ/∂x ⊙ 1
         return grad_output
 
@@ -398,9 +398,10 @@ class Dropout(Module):
 class Sequential(Module):
     """A chain of modules: `Sequential(Dense(2, 25), ReLU(), Dense(25, 1), Sigmoid())`.
 
-    It rejects an item that is not a Module, a module used twice (a module
-    remembers only its last forward) and consecutive Dense layers whose widths
-    disagree, naming the positions. `model(x)` calls each item as `item(x)`, so
+    It rejects an item that is not a Module, a module used twice, here or in a
+    nested Sequential (a module remembers only its last forward), and two Dense
+    layers in a row (whatever lies between) whose widths disagree, naming the
+    positions. `model(x)` calls each item as `item(x)`, so
     each checks its own input; when one fails, yours or minimlp's, a note under
     the error says which item it was and what input it got.
     """
@@ -422,7 +423,8 @@ class Sequential(Module):
         return x
 
     def forward(self, x):
-        """Take x⁽⁰⁾, return x⁽ᴸ⁾. Every module saves what its backward needs."""
+        """Take x⁽⁰⁾ `(N, in)`, return x⁽ᴸ⁾ `(N, out)`; every module saves what its
+        backward needs. (`model(x)` runs the same loop, with each item's checks.)"""
         for module in self.modules:
             # the output of each module is the input of the next
             x = module.forward(x)
@@ -430,9 +432,11 @@ class Sequential(Module):
         return x
 
     def backward(self, grad_output):
-        """Take ∂ℓ/∂x⁽ᴸ⁾ (the loss's backward), return ∂ℓ/∂x⁽⁰⁾; every module on
-        the way adds its parameter gradients. Checks the shape it is given."""
-        if _kind(grad_output) != _kind(self.output):  # dtype and shape
+        """Take ∂ℓ/∂x⁽ᴸ⁾ `(N, out)` (the loss's backward), return ∂ℓ/∂x⁽⁰⁾
+        `(N, in)`; every module on the way adds its parameter gradients. Checks
+        the shape it is given (the one check inside a backward)."""
+        if (grad_output.shape != self.output.shape
+                or grad_output.dtype != self.output.dtype):
             raise ValueError(f"backward: grad_output {_kind(grad_output)}, output "
                              f"{_kind(self.output)}")
         for module in reversed(self.modules):
@@ -592,7 +596,7 @@ class CrossEntropyLoss(Loss):
         if target.is_floating_point():  # e.g. tensor([0.0, 2.0]): use .long()
             raise TypeError(f"{self}: target is {target.dtype}, not class indices")
         _check_classes(self, target, logits.shape[1])
-        return target
+        return target.long()  # int64 indices (a copy only when they are not)
 
 
 # ----------------------------------------------------------------------------
