@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-# Copyright (c) 2026 the minimlp authors (https://github.com/minimlp/minimlp)
+# Copyright (c) 2026 the minimlp authors
 """minimlp — a multilayer-perceptron framework written by hand on torch tensors.
 
 This one file is a small but complete deep-learning framework: layers,
