@@ -78,7 +78,9 @@ def train(record, dropout):
     flow = GradientFlow(model, loss, x, y)
     if record:
         flow.record(0)
-    callback = (lambda epoch, model, history: flow.record(epoch + 1)) if record else None
+    callback = None
+    if record:
+        callback = lambda epoch, model, history: flow.record(epoch + 1)  # noqa: E731
     fit(model, loss, optimizer, x, y, 5, batch_size=32, callback=callback,
         generator=torch.Generator().manual_seed(3))
     return [value.clone() for value, _ in model.param()], flow
@@ -236,8 +238,8 @@ def backprop_page_numbers():
     section = page[page.index("## A worked example"):]
     for name, tex in (("x", "x"), ("w1", "w^{(1)}"), ("b1", "b^{(1)}"),
                       ("w2", "w^{(2)}")):
-        matrix = re.search(re.escape(tex) + r" = \\begin\{pmatrix\}(.*?)\\end\{pmatrix\}",
-                           section, re.DOTALL)
+        pattern = re.escape(tex) + r" = \\begin\{pmatrix\}(.*?)\\end\{pmatrix\}"
+        matrix = re.search(pattern, section, re.DOTALL)
         values[name] = numbers_in(matrix.group(1).replace("\\\\", " "))
     values["b2"] = numbers_in(re.search(r"b\^\{\(2\)\} = ([-\d.]+)", section).group(1))
     values["y"] = numbers_in(re.search(r"y = ([-\d.]+)", section).group(1))

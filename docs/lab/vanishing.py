@@ -59,8 +59,8 @@ TRAIN_SEEDS = 5         # of which the first TRAIN_SEEDS are also trained
 EPOCHS = 300
 LR, MOMENTUM, BATCH_SIZE = 0.2, 0.9, 500   # train.py's defaults
 # The sigmoid nets, given a chance: a 10x larger step and ten times the epochs
-ESCAPE = {"depths": (3, 5), "seeds": 3, "lr": 2.0, "epochs": 3000,
-          "plateau": 0.2}  # escaped: the training loss fell below this (0.25 at the start)
+# "plateau": escaped when the training loss falls below this (0.25 at the start)
+ESCAPE = {"depths": (3, 5), "seeds": 3, "lr": 2.0, "epochs": 3000, "plateau": 0.2}
 NIELSEN_DEPTHS = (3, 4)  # Nielsen's two sigmoid nets: three and four hidden layers
 OUT = ROOT / "docs" / "assets" / "lab"
 
@@ -151,7 +151,8 @@ def run_escape(job):
     depth, seed = job
     torch.set_num_threads(1)
     (x, y), (x_val, y_val) = data(seed)
-    model = build("sigmoid", depth, "xavier", torch.Generator().manual_seed(1000 + seed))
+    generator = torch.Generator().manual_seed(1000 + seed)
+    model = build("sigmoid", depth, "xavier", generator)
     loss = MSELoss()
     epochs, lr = ESCAPE["epochs"], ESCAPE["lr"]
     optimizer = SGD(model.param(), lr=lr, momentum=MOMENTUM)
@@ -286,17 +287,19 @@ def main_table(rows):
     seeds_init = rows[0]["seeds_init"]
     trained = next(row for row in rows if "val_acc" in row)["seeds_trained"]
     lines = [
-        f"| activation | init | hidden layers | first/last at init, median (min – max), "
-        f"{seeds_init} seeds | estimate | first/last after {EPOCHS} epochs, median "
-        f"of {trained} | validation accuracy %, mean (min – max) of {trained} |",
+        f"| activation | init | hidden layers | first/last at init, median "
+        f"(min – max), {seeds_init} seeds | estimate | first/last after {EPOCHS} "
+        f"epochs, median of {trained} | validation accuracy %, mean (min – max) "
+        f"of {trained} |",
         "|---|---|---:|---|---|---|---|"]
     for row in rows:
         if row["depth"] not in DEPTHS:
             continue
         at_init = row["ratio_init"]
+        spread_init = f"{sci(at_init['min'])} – {sci(at_init['max'])}"
         lines.append(
             f"| {row['activation']} | {row['init']} | {row['depth']} | "
-            f"{sci(at_init['median'])} ({sci(at_init['min'])} – {sci(at_init['max'])}) | "
+            f"{sci(at_init['median'])} ({spread_init}) | "
             f"{sci(estimate(row['activation'], row['init'], row['depth']))} | "
             f"{sci(row['ratio_trained']['median'])} | "
             f"{percent(row['val_acc']['mean'])} ({percent(row['val_acc']['min'])} – "
@@ -315,8 +318,9 @@ def nielsen_table(rows):
     lines = ["| network | ‖∂ℓ/∂b⁽ˡ⁾‖, layer 1 → L | first/last |", "|---|---|---|"]
     for depth in NIELSEN_DEPTHS:
         name, speeds = NIELSEN[depth]
-        lines.append(f"| Nielsen, MNIST {name} | {', '.join(f'{s:.3f}' for s in speeds)}"
-                     f" | {sci(speeds[0] / speeds[-1])} |")
+        listed = ", ".join(f"{s:.3f}" for s in speeds)
+        lines.append(f"| Nielsen, MNIST {name} | {listed} | "
+                     f"{sci(speeds[0] / speeds[-1])} |")
         row = find(rows, "sigmoid", depth, "xavier")
         ours = row["nielsen_init_median"]
         sizes = ", ".join(["2"] + [str(WIDTH)] * depth + ["1"])
@@ -358,9 +362,9 @@ def plot_init_profile(path, results, depth=10):
     axes = fig.subplots(1, len(INITS), sharey=True)
     for ax, init in zip(axes, INITS):
         for activation in ACTIVATIONS:
-            group = [r["rms_init"] for r in results if (r["activation"], r["depth"],
-                                                        r["init"]) == (activation, depth,
-                                                                       init)]
+            network = (activation, depth, init)
+            group = [r["rms_init"] for r in results
+                     if (r["activation"], r["depth"], r["init"]) == network]
             layers = list(zip(*group))
             x = range(1, depth + 1)
             ax.fill_between(x, [min(v) for v in layers], [max(v) for v in layers],
@@ -492,9 +496,9 @@ def main(argv=None):
         ESCAPE.update(seeds=1, epochs=5)
     start = time.perf_counter()
     with Pool(args.processes) as pool:
-        escapes = pool.map_async(run_escape, [(depth, seed) for depth in ESCAPE["depths"]
-                                              for seed in range(ESCAPE["seeds"])],
-                                 chunksize=1)
+        long_runs = [(depth, seed) for depth in ESCAPE["depths"]
+                     for seed in range(ESCAPE["seeds"])]
+        escapes = pool.map_async(run_escape, long_runs, chunksize=1)
         results = pool.map(run_one, jobs(), chunksize=1)
         escapes = escapes.get()
     if os.environ.get("VANISHING_DUMP"):  # raw results, for working on the tables

@@ -11,8 +11,9 @@ is off (s < 0): ReLU passes it no gradient, so its edges are grey and dashed.
 Every number is computed here with minimlp, one module at a time, as the page's
 script does; test_backprop_views.py checks that they equal the page's table.
 
-    python docs/lab/worked_example_graph.py    # docs/assets/lab/worked_example_graph.png
-                                               # and worked_example_graph_steps.gif
+    python docs/lab/worked_example_graph.py
+
+writes docs/assets/lab/worked_example_graph.png and worked_example_graph_steps.gif.
 """
 
 import os
@@ -91,7 +92,8 @@ def draw(fig, numbers):
         "y_hat": ("ŷ", numbers["y_hat"][0], numbers["grad_y_hat"][0], "b2", True),
         "loss": ("ℓ", numbers["loss"][0], 1.0, None, True),
     }
-    biases = {"b1_1": numbers["b1"][0], "b1_2": numbers["b1"][1], "b2": numbers["b2"][0]}
+    biases = {"b1_1": numbers["b1"][0], "b1_2": numbers["b1"][1],
+              "b2": numbers["b2"][0]}
     for key, (name, value, grad, bias, reached) in nodes.items():
         _node(ax, texts, key, name, value, grad, bias, biases, reached)
     _weight_edges(ax, texts, numbers, on)
@@ -232,7 +234,8 @@ NODE_STEP = {"l": 1, "y": 1, "h": 2, "s": 3, "x": 4}
 STEPS = [
     "the forward pass: every value, no gradient yet",
     "1. grad_y_hat = loss.backward():  ∂ℓ/∂ŷ = 2(ŷ − y)",
-    "2. model[2].backward(grad_y_hat):  ∂ℓ/∂x⁽¹⁾ = (w⁽²⁾)ᵀ ∂ℓ/∂ŷ, adds ∂ℓ/∂w⁽²⁾, ∂ℓ/∂b⁽²⁾",
+    "2. model[2].backward(grad_y_hat):  ∂ℓ/∂x⁽¹⁾ = (w⁽²⁾)ᵀ ∂ℓ/∂ŷ, "
+    "adds ∂ℓ/∂w⁽²⁾, ∂ℓ/∂b⁽²⁾",
     "3. model[1].backward(grad_x1):  ∂ℓ/∂s⁽¹⁾ = ∂ℓ/∂x⁽¹⁾ ⊙ 1[s⁽¹⁾ > 0]",
     "4. model[0].backward(grad_s1):  adds ∂ℓ/∂w⁽¹⁾ = ∂ℓ/∂s⁽¹⁾ xᵀ and ∂ℓ/∂b⁽¹⁾",
 ]
