@@ -115,7 +115,8 @@ def parts() -> list[Part]:
              ["docs/pytorch/output.txt"], ["docs/pytorch/equivalence.py"],
              stdout="docs/pytorch/output.txt"),
         Part("worked-example-graph", [PYTHON, "docs/lab/worked_example_graph.py"],
-             ["docs/assets/lab/worked_example_graph.png"],
+             ["docs/assets/lab/worked_example_graph.png",
+              "docs/assets/lab/worked_example_graph_steps.gif"],
              ["docs/lab/worked_example_graph.py"]),
         Part("vanishing-lab", [PYTHON, "docs/lab/vanishing.py"],
              [f"docs/assets/lab/vanishing{name}" for name in (
