@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 the minimlp authors
 """minimlp — a multilayer-perceptron framework written by hand on torch tensors.
 
 This one file is a small but complete deep-learning framework: layers,
@@ -6,18 +8,25 @@ derived and written by hand. It is meant to be read, by a student who must
 write such a framework for a course (the classic "implement a framework from
 scratch" homework, EPFL EE-559 mini-project 2) and by anyone who wants to see
 backpropagation with nothing hidden. Copy this file alone into your project:
-it needs only torch.
+it needs only torch (and Python 3.11 or later).
 
 It follows a student report that solved that homework (Betti & Mueller,
 EE-559 mini-project 2 report, EPFL 2018), called "the report" below: its
 network, its equations and its experiment, without its defects.
 
-**What it may import.** The homework's strictest rule: at run time the only
-contact with torch is `from torch import empty`. Every other operation is a
-method of a tensor (`x.mm(w)`, `s.exp()`, ...). Nothing comes from torch's
-layers, optimizers or automatic differentiation, and everything runs under
-`torch.set_grad_enabled(False)`. Besides torch: `math`, `copy` and `numbers`
-from the standard library.
+**Licence and credit.** MIT (the two lines above; the full text is in the
+project's LICENSE file): you may copy, change and hand in this file. Keep
+those two lines, and say in your report which parts you took, e.g. "the
+layers are adapted from minimlp.py (MIT licence)"; check your course's rules
+on using code you did not write.
+
+**What it may import.** The homework's strictest rule: the only thing this
+file imports of torch is `empty` (the one import line below). Every other
+operation is a method of a tensor (`x.mm(w)`, `s.exp()`, ...). Nothing is
+taken of torch's layers, optimizers or automatic differentiation: every
+gradient is computed by hand, so it all works with
+`torch.set_grad_enabled(False)` in force (train.py sets it). Besides torch:
+`math`, `copy` and `numbers` from the standard library.
 
 **Notation.** Layer l = 1 … L computes
 
@@ -34,8 +43,9 @@ with respect to x, a tensor of the shape of x; ⊙ is the entry-wise product;
 `backward` needs. `backward(grad_output)` takes ∂ℓ/∂(output), adds the
 gradients of the module's parameters into tensors the module owns, and
 returns ∂ℓ/∂(input). Both hold only the maths: each line that computes sits
-under the equation it computes. Input checks are done by `module(x)`, the
-call you make, and the last section of the file holds them.
+under the equation it computes. The input is checked by `module(x)`, the
+call you make, before it reaches `forward`; the checks themselves are in the
+last section of the file.
 
 Example, with x of shape (N, 2) and y of shape (N, 1):
 
@@ -46,7 +56,7 @@ Example, with x of shape (N, 2) and y of shape (N, 1):
 
 # ---------------------------------------------------------------------------
 # Exercise skeleton, guided level: generated from minimlp.py by
-# exercises/make_student.py. The body of each of the 22 exercises (every
+# exercises/make_skeletons.py. The body of each of the 22 exercises (every
 # forward, backward and step, from Dense.forward to Adam.step) is a
 # `raise NotImplementedError("exercise N: ...")` under the equations it must
 # compute. Copy this file, write the code under each equation, and run
@@ -55,18 +65,11 @@ Example, with x of shape (N, 2) and y of shape (N, 1):
 # or FAIL, and why. To derive the equations yourself, take minimlp_derive.py.
 # ---------------------------------------------------------------------------
 
-from __future__ import annotations
-
 import copy
 import math
 import numbers
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Callable, Iterator, Optional
 
 from torch import empty
-
-if TYPE_CHECKING:  # names for type hints only; never imported at run time
-    from torch import Generator, Tensor, device, dtype
 
 __all__ = [
     "Module", "Dense", "Linear", "ReLU", "Tanh", "Sigmoid", "Identity", "Softmax",
@@ -74,11 +77,9 @@ __all__ = [
     "SGD", "Adam", "History", "fit", "accuracy", "gradcheck",
 ]
 
-# The rule forbids importing torch.Tensor, but every tensor knows its own class
-# and dtype: _TENSOR is torch.Tensor (for isinstance checks) and _FLOAT64 is
-# torch.float64.
-_TENSOR = type(empty(0))
-_FLOAT64 = empty(0).double().dtype
+# The rule allows importing only `empty`, but every tensor knows its class:
+# Tensor is torch.Tensor, used below to tell a tensor from a list or an array.
+Tensor = type(empty(0))
 
 
 # ----------------------------------------------------------------------------
@@ -95,112 +96,91 @@ _FLOAT64 = empty(0).double().dtype
 class Module:
     """Base class of every layer: `forward`, `backward`, and the parameters.
 
-    A subclass with parameters lists them in `parameter_names` as pairs
-    (value attribute, gradient attribute), for example
+    A subclass writes `forward` and `backward`. A subclass with parameters
+    lists them in `parameter_names` as pairs (value attribute, gradient
+    attribute), for example
     `(("weight", "grad_weight"), ("bias", "grad_bias"))`; `param`,
     `zero_grad`, `state_dict` and `to` follow from that list.
     """
 
-    parameter_names: tuple = ()
+    parameter_names = ()
     training = True  # a subclass that forgets super().__init__() still works
 
-    def __init__(self) -> None:
+    def __init__(self):
         self.training = True
 
-    def forward(self, *inputs: Tensor) -> Tensor:
+    def forward(self, *inputs):
         """Compute the output, and save what `backward` will need."""
         raise NotImplementedError(f"{type(self).__name__} must implement forward()")
 
-    def backward(self, grad_output: Tensor) -> Tensor:
+    def backward(self, grad_output):
         """Take ∂ℓ/∂(output), return ∂ℓ/∂(input), and add the gradients of the
         parameters into the module's gradient tensors."""
         raise NotImplementedError(f"{type(self).__name__} must implement backward()")
 
-    def __call__(self, *inputs: Tensor) -> Tensor:
-        """`module(x)`: `forward(x)`, and if that fails, what is wrong with x."""
-        try:
-            return self.forward(*inputs)
-        except Exception:  # the input is checked only now: no cost when it is good
-            for x in inputs:
-                _check_tensor(type(self).__name__, "x", x)
-            self._check_input(*inputs)
-            raise  # nothing wrong with x: the error is forward's own
+    def __call__(self, *inputs):
+        """`module(x)`: check x, then return `forward(x)`."""
+        for x in inputs:
+            _check_tensor(self, "x", x)
+        self._check_input(*inputs)
+        return self.forward(*inputs)
 
-    def _check_input(self, *inputs: Tensor) -> None:
-        """Raise a clear error for an input `forward` cannot take (Dense: the
-        width and dtype; Sequential: which item fails)."""
+    def _check_input(self, *inputs):
+        """Raise a clear error for an input `forward` cannot take (Dense: its
+        width and dtype). Most modules take any float tensor."""
 
-    def __getattr__(self, name: str):
-        # Python calls this only for an attribute that was never set. What forward
-        # saves for backward (self.input, self.output, ...) is not set until forward
-        # runs, so this is where a backward called too early ends up.
-        raise _MissingAttribute(f"{type(self).__name__}: no attribute {name!r}; if "
-                                f"forward() saves it, call forward() before backward()")
-
-    def named_param(self) -> list:
+    def named_param(self):
         """`(name, value, gradient)` for each parameter: the very tensors held."""
         return [(name, getattr(self, name), getattr(self, grad_name))
                 for name, grad_name in self.parameter_names]
 
-    def param(self) -> list:
+    def param(self):
         """`(value, gradient)` pairs; an in-place update is seen by the module."""
         return [(value, grad) for _, value, grad in self.named_param()]
 
-    def zero_grad(self) -> None:
+    def zero_grad(self):
         """Set every gradient to zero, in place (otherwise gradients accumulate)."""
         for _, grad in self.param():
             grad.zero_()
 
-    def train(self, mode: bool = True) -> Module:
+    def train(self, mode=True):
         """Training mode (the default; Dropout drops). Returns the module."""
         self.training = mode
         return self
 
-    def eval(self) -> Module:
+    def eval(self):
         """Evaluation mode (Dropout is the identity). Returns the module."""
         return self.train(False)
 
-    def state_dict(self) -> dict:
+    def state_dict(self):
         """Copies of the parameter values by name: `{"weight": ..., "bias": ...}`."""
         return {name: value.clone() for name, value, _ in self.named_param()}
 
-    def load_state_dict(self, state: Mapping) -> None:
+    def load_state_dict(self, state):
         """Copy the values of `state` (as `state_dict()` returns it) into the
         parameters, in place. If a name or shape does not match, or a value
-        cannot be converted, it says so and the module is left unchanged."""
+        cannot be copied, it says so and the module is left unchanged."""
         own = {name: value for name, value, _ in self.named_param()}
         _check_state_dict(own, state)
-        # Convert every value first (`detach()`: no gradient history from a PyTorch
-        # layer's parameter), so that one that cannot be converted fails before
-        # anything is copied
-        values = {name: state[name].detach().to(dtype=value.dtype, device=value.device)
-                  for name, value in own.items()}
+        # Copy every value into a new tensor first (`detach()`: no gradient history
+        # from a PyTorch layer's parameter): one that cannot be copied fails here,
+        # before any parameter has changed
+        new = {name: value.clone().copy_(state[name].detach())
+               for name, value in own.items()}
         for name, value in own.items():
-            value.copy_(values[name])  # in place: optimizers hold these tensors
+            value.copy_(new[name])  # in place: optimizers hold these tensors
 
-    def to(self, dtype: Optional[dtype] = None,
-           device: Optional[device] = None) -> Module:
-        """Cast or move every parameter and gradient. The module keeps the very
-        same tensor objects, as PyTorch does, so an optimizer built before
-        `to()` still updates the model."""
+    def to(self, dtype=None, device=None):
+        """Cast or move every parameter and gradient (new tensors, so build the
+        optimizer after `to()`, as PyTorch asks for `.cuda()`). Returns self."""
         for attributes in self.parameter_names:
             for attribute in attributes:
                 tensor = getattr(self, attribute)
-                moved = tensor.to(dtype=dtype, device=device)
-                try:
-                    tensor.data = moved  # the same object, new contents
-                except RuntimeError:  # a kind .data cannot take (e.g. "meta"):
-                    setattr(self, attribute, moved)  # a new tensor, as PyTorch does
+                setattr(self, attribute, tensor.to(dtype=dtype, device=device))
         return self
 
-    def __repr__(self) -> str:
+    def __repr__(self):
         return f"{type(self).__name__}()"
-
-
-class _MissingAttribute(AttributeError, RuntimeError):
-    """An attribute that is not set: an AttributeError, so that `hasattr` and
-    `copy` work as usual, and a RuntimeError, as a backward before its forward
-    is a call made in the wrong order."""
 
 
 # ----------------------------------------------------------------------------
@@ -221,9 +201,8 @@ class Dense(Module):
     for a reproducible initialisation. The homework handout calls this layer
     `Linear`, and so can you: `Linear` is `Dense`.
 
-    >>> from torch import ones
     >>> layer = Dense(2, 3)
-    >>> layer(ones(4, 2)).shape
+    >>> layer(empty(4, 2).fill_(1.0)).shape
     torch.Size([4, 3])
     >>> layer.weight.shape, layer.bias.shape
     (torch.Size([3, 2]), torch.Size([3]))
@@ -231,16 +210,18 @@ class Dense(Module):
 
     parameter_names = (("weight", "grad_weight"), ("bias", "grad_bias"))
 
-    def __init__(self, in_features: int, out_features: int, init: str = "he",
-                 generator: Optional[Generator] = None,
-                 dtype: Optional[dtype] = None,
-                 device: Optional[device] = None) -> None:
+    def __init__(self, in_features, out_features, init="he", generator=None,
+                 dtype=None, device=None):
         super().__init__()
-        self.in_features = _check_number("Dense", "in_features", in_features)
-        self.out_features = _check_number("Dense", "out_features", out_features)
+        self.in_features = _check_size("Dense: in_features", in_features)
+        self.out_features = _check_size("Dense: out_features", out_features)
+        if init not in ("he", "xavier"):
+            raise ValueError(f"Dense: init must be 'he' or 'xavier', got {init!r}")
         # He: std = √(2 / in);  Xavier: std = √(2 / (in + out))
-        fan = {"he": in_features, "xavier": in_features + out_features}[init]
-        std = math.sqrt(2 / fan)
+        if init == "he":
+            std = math.sqrt(2 / in_features)
+        else:
+            std = math.sqrt(2 / (in_features + out_features))
         # w ~ N(0, std²), shape (out, in);  b = 0, shape (out,)
         self.weight = empty(out_features, in_features, dtype=dtype,
                             device=device).normal_(0, std, generator=generator)
@@ -249,25 +230,27 @@ class Dense(Module):
         self.grad_weight = self.weight.new_zeros(self.weight.shape)
         self.grad_bias = self.bias.new_zeros(self.bias.shape)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x):
+        """Take x `(N, in)`, return s `(N, out)`. Saves x for backward."""
         # saved: backward needs x for ∂ℓ/∂w
         # s = x wᵀ + b
         raise NotImplementedError("exercise 1: Dense.forward")
 
-    def backward(self, grad_output: Tensor) -> Tensor:
-        """Take ∂ℓ/∂s `(N, out)`, add into ∂ℓ/∂w and ∂ℓ/∂b, return ∂ℓ/∂x `(N, in)`."""
+    def backward(self, grad_output):
+        """Take ∂ℓ/∂s `(N, out)`; add into grad_weight `(out, in)` and grad_bias
+        `(out,)`; return ∂ℓ/∂x `(N, in)`. Reads self.input `(N, in)` from forward."""
         # ∂ℓ/∂w += (∂ℓ/∂s)ᵀ x: the report's ∂ℓ/∂s xᵀ, summed over the batch
         # ∂ℓ/∂b += Σₙ (∂ℓ/∂s)ₙ: the report's ∂ℓ/∂s, summed over the rows
         # ∂ℓ/∂x = (∂ℓ/∂s) w: the report's wᵀ ∂ℓ/∂s, for rows
         raise NotImplementedError("exercise 2: Dense.backward")
 
-    def _check_input(self, x: Tensor) -> None:
+    def _check_input(self, x):
         if x.dim() != 2 or x.shape[1] != self.in_features:  # one sample: x.view(1, -1)
-            raise ValueError(f"Dense: x {list(x.shape)} is not (N, {self.in_features})")
+            raise ValueError(f"{self}: x {_kind(x)} is not (N, {self.in_features})")
         if x.dtype != self.weight.dtype:  # e.g. float64 data, float32 weights
-            raise TypeError(f"Dense: x is {x.dtype}, the weights {self.weight.dtype}")
+            raise TypeError(f"{self}: x is {x.dtype}, the weights {self.weight.dtype}")
 
-    def __repr__(self) -> str:
+    def __repr__(self):
         return (f"Dense(in_features={self.in_features}, "
                 f"out_features={self.out_features})")
 
@@ -283,18 +266,21 @@ Linear = Dense  # the homework handout's name for the same layer
 #     ∂ℓ/∂s = ∂ℓ/∂x ⊙ σ'(s)
 #
 # Where σ' is cheaper and stabler to get from the output x than from s
-# (ReLU, Tanh, Sigmoid), forward saves the output.
+# (ReLU, Tanh, Sigmoid), forward saves the output. Every tensor here has the
+# shape of the input s, e.g. (N, features).
 # ----------------------------------------------------------------------------
 
 
 class ReLU(Module):
     """σ(s) = max(0, s), entry-wise."""
 
-    def forward(self, s: Tensor) -> Tensor:
+    def forward(self, s):
+        """Take s, return x = max(0, s), same shape. Saves x for backward."""
         # x = max(0, s)
         raise NotImplementedError("exercise 3: ReLU.forward")
 
-    def backward(self, grad_output: Tensor) -> Tensor:
+    def backward(self, grad_output):
+        """Take ∂ℓ/∂x, return ∂ℓ/∂s, same shape. Reads self.output (x)."""
         # σ'(s) = 1 where s > 0, else 0; and s > 0 exactly where x > 0
         # ∂ℓ/∂s = ∂ℓ/∂x ⊙ σ'(s)
         raise NotImplementedError("exercise 4: ReLU.backward")
@@ -303,11 +289,13 @@ class ReLU(Module):
 class Tanh(Module):
     """σ(s) = tanh(s), entry-wise."""
 
-    def forward(self, s: Tensor) -> Tensor:
+    def forward(self, s):
+        """Take s, return x = tanh(s), same shape. Saves x for backward."""
         # x = tanh(s)
         raise NotImplementedError("exercise 5: Tanh.forward")
 
-    def backward(self, grad_output: Tensor) -> Tensor:
+    def backward(self, grad_output):
+        """Take ∂ℓ/∂x, return ∂ℓ/∂s, same shape. Reads self.output (x)."""
         # σ'(s) = 1 − tanh²(s) = 1 − x²
         # ∂ℓ/∂s = ∂ℓ/∂x ⊙ (1 − x²)
         raise NotImplementedError("exercise 6: Tanh.backward")
@@ -316,12 +304,14 @@ class Tanh(Module):
 class Sigmoid(Module):
     """σ(s) = 1 / (1 + e⁻ˢ), entry-wise; finite for every finite s."""
 
-    def forward(self, s: Tensor) -> Tensor:
+    def forward(self, s):
+        """Take s, return x = σ(s), same shape. Saves x for backward."""
         # x = 1 / (1 + e⁻ˢ). For s → −∞, e⁻ˢ overflows to inf and 1 / (1 + inf) = 0,
         # the right limit: no special case needed
         raise NotImplementedError("exercise 7: Sigmoid.forward")
 
-    def backward(self, grad_output: Tensor) -> Tensor:
+    def backward(self, grad_output):
+        """Take ∂ℓ/∂x, return ∂ℓ/∂s, same shape. Reads self.output (x)."""
         # σ'(s) = σ(s) (1 − σ(s)) = x (1 − x)
         # ∂ℓ/∂s = ∂ℓ/∂x ⊙ x (1 − x)
         raise NotImplementedError("exercise 8: Sigmoid.backward")
@@ -330,11 +320,13 @@ class Sigmoid(Module):
 class Identity(Module):
     """σ(s) = s (the report's "Linear" activation), so σ'(s) = 1."""
 
-    def forward(self, s: Tensor) -> Tensor:
+    def forward(self, s):
+        """Take s, return x = s, same shape. Saves nothing."""
         # x = s
         raise NotImplementedError("exercise 9: Identity.forward")
 
-    def backward(self, grad_output: Tensor) -> Tensor:
+    def backward(self, grad_output):
+        """Take ∂ℓ/∂x, return ∂ℓ/∂s = ∂ℓ/∂x, same shape."""
         # ∂ℓ/∂s = ∂ℓ/∂x ⊙ 1
         raise NotImplementedError("exercise 10: Identity.backward")
 
@@ -342,13 +334,15 @@ class Identity(Module):
 class Softmax(Module):
     """xᵢ = e^sᵢ / Σⱼ e^sⱼ over each row (dim 1): scores become probabilities."""
 
-    def forward(self, s: Tensor) -> Tensor:
+    def forward(self, s):
+        """Take scores s `(N, C)`, return x `(N, C)`, rows summing to 1. Saves x."""
         # xᵢ = e^sᵢ / Σⱼ e^sⱼ. Subtracting the row's largest score first changes
         # nothing (it cancels between top and bottom) but keeps every exponent ≤ 0,
         # so e^sᵢ cannot overflow
         raise NotImplementedError("exercise 11: Softmax.forward")
 
-    def backward(self, grad_output: Tensor) -> Tensor:
+    def backward(self, grad_output):
+        """Take ∂ℓ/∂x `(N, C)`, return ∂ℓ/∂s `(N, C)`. Reads self.output (x)."""
         # Every output depends on every input. In one row, with g = ∂ℓ/∂x:
         #   ∂xᵢ/∂sⱼ = xᵢ (δᵢⱼ − xⱼ)
         #   ∂ℓ/∂sⱼ = Σᵢ gᵢ ∂xᵢ/∂sⱼ = xⱼ (gⱼ − Σᵢ gᵢ xᵢ)
@@ -359,24 +353,26 @@ class Dropout(Module):
     """Inverted dropout: in training, zero each entry with probability `p` and
     scale the others by 1 / (1 − p); in eval mode, the identity."""
 
-    def __init__(self, p: float = 0.5, generator: Optional[Generator] = None) -> None:
+    def __init__(self, p=0.5, generator=None):
         super().__init__()
-        self.p = _check_number("Dropout", "p", p)
+        self.p = _check_number("Dropout: p", p, 0, below=1)
         self.generator = generator
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x):
+        """Take x, return x ⊙ mask, same shape. Saves the mask for backward."""
         # keep each entry with probability 1 − p, and scale what is kept by
         # 1 / (1 − p): the mean of every entry stays the same, so eval mode
         # needs no rescaling
         # eval mode: every entry kept as it is
-        # output = x ⊙ mask, with the mask saved for backward
+        # output = x ⊙ mask
         raise NotImplementedError("exercise 13: Dropout.forward")
 
-    def backward(self, grad_output: Tensor) -> Tensor:
+    def backward(self, grad_output):
+        """Take ∂ℓ/∂(output), return ∂ℓ/∂x, same shape. Reads self.mask."""
         # ∂ℓ/∂x = ∂ℓ/∂(output) ⊙ mask, with the mask of the last forward
         raise NotImplementedError("exercise 14: Dropout.backward")
 
-    def __repr__(self) -> str:
+    def __repr__(self):
         return f"Dropout(p={self.p})"
 
 
@@ -393,57 +389,61 @@ class Dropout(Module):
 class Sequential(Module):
     """A chain of modules: `Sequential(Dense(2, 25), ReLU(), Dense(25, 1), Sigmoid())`.
 
-    It rejects an item that is not a Module, the same module twice (a module
-    remembers only its last forward) and consecutive Dense layers whose widths
-    disagree, naming the positions. When an item fails in `model(x)`, yours or
-    minimlp's, the error says which item and what input it got.
+    It rejects an item that is not a Module, a module used twice, here or in a
+    nested Sequential (a module remembers only its last forward), and two Dense
+    layers in a row (whatever lies between) whose widths disagree, naming the
+    positions. `model(x)` calls each item as `item(x)`, so
+    each checks its own input; when one fails, yours or minimlp's, a note under
+    the error says which item it was and what input it got.
     """
 
-    def __init__(self, *modules: Module) -> None:
+    def __init__(self, *modules):
         super().__init__()
         _check_sequence(modules)
         self.modules = list(modules)
 
-    def forward(self, x: Tensor) -> Tensor:
-        # the output of each module is the input of the next
-        # x⁽ᴸ⁾, saved to check the gradient backward receives
-        raise NotImplementedError("exercise 15: Sequential.forward")
-
-    def backward(self, grad_output: Tensor) -> Tensor:
-        """Take ∂ℓ/∂x⁽ᴸ⁾ (the loss's backward), return ∂ℓ/∂x⁽⁰⁾; every module on
-        the way adds its parameter gradients."""
-        # ∂ℓ/∂(module's output) -> ∂ℓ/∂(module's input)
-        raise NotImplementedError("exercise 16: Sequential.backward")
-
-    def _check_input(self, x: Tensor) -> None:
-        """After a failed forward: run the items one by one, each with its own
-        checks, and name the one that fails (any Module, yours too)."""
+    def __call__(self, x):
+        """`model(x)`: every item called as `item(x)`, with its own checks."""
         for i, module in enumerate(self.modules):
             try:
                 x = module(x)
-            except Exception as error:
-                raise type(error)(f"Sequential: item {i}, {module!r}, given x "
-                                  f"{_kind(x)}: {error}") from error
+            except Exception as error:  # the same error, with a note saying where
+                error.add_note(f"in Sequential: item {i}, {module!r}, given {_kind(x)}")
+                raise
+        self.output = x  # x⁽ᴸ⁾, saved to check the gradient backward receives
+        return x
 
-    def named_param(self) -> list:
+    def forward(self, x):
+        """Take x⁽⁰⁾ `(N, in)`, return x⁽ᴸ⁾ `(N, out)`; every module saves what its
+        backward needs. (`model(x)` runs the same loop, with each item's checks.)"""
+        # the output of each module is the input of the next
+        raise NotImplementedError("exercise 15: Sequential.forward")
+
+    def backward(self, grad_output):
+        """Take ∂ℓ/∂x⁽ᴸ⁾ `(N, out)` (the loss's backward), return ∂ℓ/∂x⁽⁰⁾
+        `(N, in)`; every module on the way adds its parameter gradients. Checks
+        the shape it is given (the one check inside a backward)."""
+        # ∂ℓ/∂(module's output) -> ∂ℓ/∂(module's input)
+        raise NotImplementedError("exercise 16: Sequential.backward")
+
+    def named_param(self):
         """The parameters of every module, named as PyTorch names them: `"0.weight"`."""
         return [(f"{index}.{name}", value, grad)
                 for index, module in enumerate(self.modules)
                 for name, value, grad in module.named_param()]
 
-    def train(self, mode: bool = True) -> Sequential:
+    def train(self, mode=True):
         self.training = mode
         for module in self.modules:
             module.train(mode)
         return self
 
-    def to(self, dtype: Optional[dtype] = None,
-           device: Optional[device] = None) -> Sequential:
+    def to(self, dtype=None, device=None):
         for module in self.modules:
             module.to(dtype=dtype, device=device)
         return self
 
-    def __len__(self) -> int:
+    def __len__(self):
         return len(self.modules)
 
     def __getitem__(self, index):
@@ -451,10 +451,10 @@ class Sequential(Module):
             return Sequential(*self.modules[index])
         return self.modules[index]
 
-    def __iter__(self) -> Iterator[Module]:
+    def __iter__(self):
         return iter(self.modules)
 
-    def __repr__(self) -> str:
+    def __repr__(self):
         lines = [f"  ({index}): {module!r}"
                  for index, module in enumerate(self.modules)]
         return "Sequential(\n" + "\n".join(lines) + "\n)"
@@ -470,28 +470,22 @@ class Sequential(Module):
 
 class Loss:
     """Base class of the losses. `loss(prediction, target)` checks the target
-    against the prediction, then `forward` returns ℓ as a 0-dim tensor and
-    saves what `backward()` needs; `backward()` returns ∂ℓ/∂(prediction) for
-    the last forward."""
+    against the prediction, then calls the subclass's `forward(prediction,
+    target)`, which returns ℓ as a 0-dim tensor and saves what `backward()`
+    needs; `backward()` returns ∂ℓ/∂(prediction) for the last forward."""
 
-    def __call__(self, prediction: Tensor, target: Tensor) -> Tensor:
+    def __call__(self, prediction, target):
+        _check_tensor(self, "prediction", prediction)
+        _check_tensor(self, "target", target, floating=False)
         target = self._check_target(prediction, target)
         return self.forward(prediction, target)
 
-    def forward(self, prediction: Tensor, target: Tensor) -> Tensor:
-        raise NotImplementedError(f"{type(self).__name__} must implement forward()")
-
-    def backward(self) -> Tensor:
-        raise NotImplementedError(f"{type(self).__name__} must implement backward()")
-
-    def _check_target(self, prediction: Tensor, target: Tensor) -> Tensor:
+    def _check_target(self, prediction, target):
         """The target as `forward` takes it, or a clear error; the caller's tensor
         is never changed. A loss of your own takes its target as it is."""
         return target
 
-    __getattr__ = Module.__getattr__  # a backward before its forward, as for modules
-
-    def __repr__(self) -> str:
+    def __repr__(self):
         return f"{type(self).__name__}()"
 
 
@@ -500,37 +494,37 @@ class MSELoss(Loss):
     as PyTorch), or the plain sum ℓ = Σ (x − y)² (`reduction="sum"`, as the
     report). A target `(N,)` is taken for a prediction `(N, 1)`.
 
-    >>> from torch import tensor
-    >>> MSELoss()(tensor([[1.0], [3.0]]), tensor([0.0, 1.0]))
+    >>> prediction = empty(2, 1).new_tensor([[1.0], [3.0]])
+    >>> MSELoss()(prediction, prediction.new_tensor([0.0, 1.0]))
     tensor(2.5000)
     """
 
-    def __init__(self, reduction: str = "mean") -> None:
+    def __init__(self, reduction="mean"):
         if reduction not in ("mean", "sum"):
             raise ValueError(f"MSELoss: reduction {reduction!r} is not 'mean' or 'sum'")
         self.reduction = reduction
 
-    def forward(self, prediction: Tensor, target: Tensor) -> Tensor:
+    def forward(self, prediction, target):
+        """Take x and y of one shape, return ℓ (0-dim). Saves d = x − y."""
         # d = x − y, saved for backward
         # ℓ = (1/M) Σ d²  (mean)   or   ℓ = Σ d²  (sum)
         raise NotImplementedError("exercise 17: MSELoss.forward")
 
-    def backward(self) -> Tensor:
+    def backward(self):
+        """Return ∂ℓ/∂x, of the prediction's shape. Reads self.difference."""
         # ∂ℓ/∂x = (2/M) d  (mean)   or   ∂ℓ/∂x = 2 d  (sum)
         raise NotImplementedError("exercise 18: MSELoss.backward")
 
-    def _check_target(self, x: Tensor, y: Tensor) -> Tensor:
-        # y, the target, of the prediction x's shape and dtype: a view or a copy,
-        # never the caller's tensor changed (no in-place resize_)
-        _check_tensor(self, "target", y, floating=False)
-        target = y
-        if x.dim() == 2 and x.shape[1] == 1 and y.dim() == 1:
-            target = y.view(-1, 1)  # (N,) -> (N, 1), a view
-        if target.shape != x.shape or y.is_complex():  # a target that would broadcast
+    def _check_target(self, x, y):
+        # A target (N,) for a prediction (N, 1) is viewed as (N, 1): a view, never
+        # the caller's tensor resized. Any other shape would broadcast, silently
+        if x.dim() == 2 and x.shape[1] == 1 and y.shape == (len(x),):
+            y = y.view(-1, 1)
+        if y.shape != x.shape or y.is_complex():
             raise ValueError(f"{self}: target {_kind(y)} ≠ prediction {_kind(x)}")
-        return target.to(x.dtype)  # a copy only when the dtypes differ
+        return y.to(x.dtype)  # a copy only when the dtypes differ
 
-    def __repr__(self) -> str:
+    def __repr__(self):
         return f"MSELoss(reduction={self.reduction!r})"
 
 
@@ -540,34 +534,37 @@ class CrossEntropyLoss(Loss):
     of the last Dense layer and class indices y `(N,)`. Feed it logits: no
     Softmax or Sigmoid before it (this loss applies the softmax itself).
 
-    >>> from torch import tensor
-    >>> loss = CrossEntropyLoss()
-    >>> round(loss(tensor([[2.0, 0.0], [0.0, 0.0]]), tensor([0, 1])).item(), 4)
+    >>> logits = empty(2, 2).new_tensor([[2.0, 0.0], [0.0, 0.0]])
+    >>> round(CrossEntropyLoss()(logits, logits.new_tensor([0, 1]).long()).item(), 4)
     0.41
     """
 
-    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+    def forward(self, logits, target):
+        """Take logits s `(N, C)` and classes y `(N,)`, return ℓ (0-dim).
+        Saves softmax(s) `(N, C)` and y for backward."""
         # log softmax(s)ᵢ = sᵢ − log Σⱼ e^sⱼ. Subtracting the row's largest score
         # first, log Σⱼ e^sⱼ = max + log Σⱼ e^(sⱼ − max), keeps every exponent ≤ 0
         # (the log-sum-exp trick: no overflow for large logits)
         # softmax(s), for backward
-        # ℓ = −(1/N) Σₙ log softmax(sₙ)[yₙ], the true class's entry of each row
+        # ℓ = −(1/N) Σₙ log softmax(sₙ)[yₙ], the true class's entry of each row n
         raise NotImplementedError("exercise 19: CrossEntropyLoss.forward")
 
-    def backward(self) -> Tensor:
+    def backward(self):
+        """Return ∂ℓ/∂s `(N, C)`. Reads self.probabilities and self.target."""
         # Valid only for this fused pair, softmax then negative log-likelihood:
         # the softmax Jacobian and the 1/p of the log cancel, leaving
         # ∂ℓ/∂s = (softmax(s) − onehot(y)) / N
         # onehot(y): (N, C) zeros with a 1 at column yₙ of each row n
         raise NotImplementedError("exercise 20: CrossEntropyLoss.backward")
 
-    def _check_target(self, logits: Tensor, target: Tensor) -> Tensor:
-        # class indices (N,) in [0, C), as int64
-        _check_batch(self, "logits", logits, "target", target)
-        if target.is_floating_point():
+    def _check_target(self, logits, target):
+        if logits.dim() != 2 or target.shape != logits.shape[:1]:  # e.g. one-hot (N, C)
+            raise ValueError(f"{self}: logits {_kind(logits)} need class indices (N,) "
+                             f"as targets, not {_kind(target)}")
+        if target.is_floating_point():  # e.g. tensor([0.0, 2.0]): use .long()
             raise TypeError(f"{self}: target is {target.dtype}, not class indices")
         _check_classes(self, target, logits.shape[1])
-        return target.long()
+        return target.long()  # int64 indices (a copy only when they are not)
 
 
 # ----------------------------------------------------------------------------
@@ -584,19 +581,16 @@ class CrossEntropyLoss(Loss):
 class Optimizer:
     """Base class of SGD and Adam: the `(value, gradient)` pairs of
     `model.param()`, the learning rate `lr` (a plain attribute, which may change
-    between steps, e.g. for a schedule), the weight decay, and `zero_grad`."""
+    between steps, e.g. for a schedule), the weight decay, and `zero_grad`. A
+    subclass writes `step()`, which updates every parameter once, in place."""
 
-    def __init__(self, params, lr: float, weight_decay: float) -> None:
+    def __init__(self, params, lr, weight_decay):
         name = type(self).__name__
         self.params = _check_params(name, params)
-        self.lr = _check_number(name, "lr", lr)
-        self.weight_decay = _check_number(name, "weight_decay", weight_decay)
+        self.lr = _check_number(f"{name}: lr", lr, 0, strict=True)
+        self.weight_decay = _check_number(f"{name}: weight_decay", weight_decay, 0)
 
-    def step(self) -> None:
-        """Update every parameter once, in place."""
-        raise NotImplementedError(f"{type(self).__name__} must implement step()")
-
-    def zero_grad(self) -> None:
+    def zero_grad(self):
         """Set the gradient of every parameter to zero, in place."""
         for _, grad in self.params:
             grad.zero_()
@@ -608,17 +602,15 @@ class SGD(Optimizer):
     w ← w − η g). `lr` and `momentum` may change between steps. Weight decay
     λ adds λ w to the gradient (L2 regularisation)."""
 
-    def __init__(self, params, lr: float, momentum: float = 0.0,
-                 weight_decay: float = 0.0) -> None:
+    def __init__(self, params, lr, momentum=0.0, weight_decay=0.0):
         super().__init__(params, lr, weight_decay)
-        self.momentum = _check_number("SGD", "momentum", momentum)
+        self.momentum = _check_number("SGD: momentum", momentum, 0)
         self.velocity = [0.0] * len(self.params)  # v = 0 before the first step
 
-    def step(self) -> None:
+    def step(self):
         """Move every parameter once against its gradient, in place."""
-        # g = ∂ℓ/∂w + λ w   (λ = 0: the gradient as it is)
-        # v ← μ v + g. With μ = 0 that is v = g, kept as a copy: the next
-        # backward overwrites the gradient, and a momentum raised later needs v
+        # g = ∂ℓ/∂w + λ w
+        # v ← μ v + g   (a new tensor: v never shares memory with a gradient)
         # w ← w − η v, in place
         raise NotImplementedError("exercise 21: SGD.step")
 
@@ -628,18 +620,17 @@ class Adam(Optimizer):
     of the gradient and v of its square, corrected for their start at zero.
     Weight decay λ adds λ w to the gradient first, as PyTorch's Adam does."""
 
-    def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(params, lr, weight_decay)
-        self.betas = _check_number("Adam", "betas", betas)
-        self.eps = _check_number("Adam", "eps", eps)
+        self.betas = [_check_number("Adam: betas", beta, 0, below=1) for beta in betas]
+        self.eps = _check_number("Adam: eps", eps, 0, strict=True)
         self.t = 0  # steps taken
         self.m = [0.0] * len(self.params)  # m = 0 before the first step
         self.v = [0.0] * len(self.params)  # v = 0 before the first step
 
-    def step(self) -> None:
+    def step(self):
         """One Adam update of every parameter, in place."""
-        # g = ∂ℓ/∂w + λ w   (λ = 0: the gradient as it is)
+        # g = ∂ℓ/∂w + λ w
         # m ← β₁ m + (1 − β₁) g
         # v ← β₂ v + (1 − β₂) g ⊙ g
         # m̂ = m / (1 − β₁ᵗ) and v̂ = v / (1 − β₂ᵗ) undo the pull towards 0
@@ -660,55 +651,47 @@ class History:
     """Per-epoch lists `train_loss`, `train_acc`, `val_loss`, `val_acc`
     (accuracies in [0, 1]); `len(history)` is the number of epochs recorded."""
 
-    def __init__(self) -> None:
+    def __init__(self):
         self.train_loss, self.train_acc = [], []
         self.val_loss, self.val_acc = [], []
 
-    def __len__(self) -> int:
+    def __len__(self):
         return len(self.train_loss)
 
-    def __repr__(self) -> str:
-        if not len(self):
-            return "History(0 epochs)"
-        text = (f"History({len(self)} epochs, train_loss={self.train_loss[-1]:.4g}, "
-                f"train_acc={self.train_acc[-1]:.4f}")
-        if self.val_loss:
-            text += (f", val_loss={self.val_loss[-1]:.4g}, "
-                     f"val_acc={self.val_acc[-1]:.4f}")
-        return text + ")"
+    def __repr__(self):
+        last = [f", {name}={values[-1]:.4g}" for name, values in vars(self).items()
+                if values]
+        return f"History({len(self)} epochs{''.join(last)})"
 
 
-def fit(model: Module, loss: Loss, optimizer: Optimizer, x: Tensor, y: Tensor,
-        epochs: int, batch_size: int = 32, val: Optional[tuple] = None,
-        shuffle: bool = True, history: bool = True, callback: Optional[Callable] = None,
-        generator: Optional[Generator] = None) -> History:
+def fit(model, loss, optimizer, x, y, epochs, batch_size=32, val=None, shuffle=True,
+        history=True, callback=None, generator=None):
     """Train `model` for `epochs` passes over `(x, y)` in mini-batches.
 
     `val=(x_val, y_val)` adds validation curves; `history=False` skips the
     evaluation after each epoch (faster) and returns an empty History;
     `callback(epoch, model, history)` runs after each epoch (`epoch` counts
     from 0) and stops training by returning False; it may change `optimizer.lr`
-    for a schedule. A loss that becomes NaN or inf stops training with a
-    FloatingPointError.
+    for a schedule. If the loss of any batch becomes NaN or inf, training
+    stops with a FloatingPointError.
     """
-    data = [("x", x, "y", y)]  # each data set, with the names the messages use
+    if not isinstance(loss, Loss) or not (callback is None or callable(callback)):
+        raise TypeError(f"fit: loss must be e.g. MSELoss() (not the class), callback a "
+                        f"function or None; got {loss!r}, {callback!r}")
+    _check_data("x", x, "y", y)
     if val is not None:
-        data.append(("val[0]", val[0], "val[1]", val[1]))
-    _check_fit(loss, callback, data)
-    epochs = _check_number("fit", "epochs", epochs)
-    batch_size = _check_number("fit", "batch_size", batch_size)
+        _check_data("val[0]", val[0], "val[1]", val[1])
+    epochs = _check_size("fit: epochs", epochs)
+    batch_size = _check_size("fit: batch_size", batch_size)
     record = History()
     model.train()
     for epoch in range(epochs):
-        last_loss = _train_epoch(model, loss, optimizer, x, y, batch_size, shuffle,
-                                 generator)
-        # Once a weight is inf or NaN it stays so, and so does every later loss:
-        # checking the epoch's last loss catches a divergence anywhere in it.
-        if not math.isfinite(last_loss):
-            raise FloatingPointError(
-                f"fit: the loss became {last_loss} in epoch {epoch + 1} of {epochs}; "
-                f"the weights diverged: try a smaller learning rate "
-                f"(lr={optimizer.lr})")
+        total = _train_epoch(model, loss, optimizer, x, y, batch_size, shuffle,
+                             generator)
+        # a NaN or inf in any batch makes the sum NaN or inf
+        if not math.isfinite(total):
+            raise FloatingPointError(f"fit: the loss is {total} in epoch {epoch + 1}: "
+                                     f"try a smaller learning rate than {optimizer.lr}")
         if history:
             _record_epoch(record, model, loss, x, y, val)
         if callback is not None and callback(epoch, model, record) is False:
@@ -716,24 +699,26 @@ def fit(model: Module, loss: Loss, optimizer: Optimizer, x: Tensor, y: Tensor,
     return record
 
 
-def _train_epoch(model, loss, optimizer, x, y, batch_size, shuffle, generator) -> float:
-    """One pass over the data in mini-batches; returns the last batch's loss."""
+def _train_epoch(model, loss, optimizer, x, y, batch_size, shuffle, generator):
+    """One pass over the data in mini-batches; returns the sum of the batch losses."""
     if shuffle:
         # A random permutation from tensor methods alone: the order that sorts n
         # uniform numbers (float64, so that ties are practically impossible)
-        uniform = x.new_empty(len(x), dtype=_FLOAT64).uniform_(generator=generator)
+        uniform = x.new_empty(len(x)).double().uniform_(generator=generator)
         order = uniform.argsort()
         x, y = x[order], y[order]  # new tensors: the caller's x and y keep their order
+    total = 0.0
     for start in range(0, len(x), batch_size):
         x_batch, y_batch = x[start:start + batch_size], y[start:start + batch_size]
         optimizer.zero_grad()
         batch_loss = loss(model(x_batch), y_batch)  # forward
         model.backward(loss.backward())  # backward
         optimizer.step()  # update
-    return batch_loss.item()
+        total += batch_loss.item()
+    return total
 
 
-def _record_epoch(record: History, model: Module, loss: Loss, x, y, val) -> None:
+def _record_epoch(record, model, loss, x, y, val):
     """Loss and accuracy on the whole training (and validation) set."""
     model.eval()  # e.g. no dropout while measuring
     sets = [(x, y, record.train_loss, record.train_acc)]
@@ -746,7 +731,7 @@ def _record_epoch(record: History, model: Module, loss: Loss, x, y, val) -> None
     model.train()
 
 
-def accuracy(prediction: Tensor, target: Tensor, threshold: float = 0.5) -> float:
+def accuracy(prediction, target, threshold=0.5):
     """Fraction of rows classified right.
 
     One output column: the class is 1 where the prediction is ≥ `threshold`,
@@ -755,10 +740,10 @@ def accuracy(prediction: Tensor, target: Tensor, threshold: float = 0.5) -> floa
     the argmax, and the target is class indices `(N,)` or `(N, 1)`, or one-hot
     `(N, C)`.
 
-    >>> from torch import tensor
-    >>> accuracy(tensor([[0.9], [0.2]]), tensor([[1.0], [1.0]]))
+    >>> prediction = empty(2, 1).new_tensor([[0.9], [0.2]])
+    >>> accuracy(prediction, prediction.new_tensor([[1.0], [1.0]]))
     0.5
-    >>> accuracy(tensor([[0.3], [-0.8]]), tensor([[0.9], [-0.9]]), threshold=0)
+    >>> accuracy(prediction - 0.5, prediction.new_tensor([[0.9], [-0.9]]), threshold=0)
     1.0
     """
     _check_accuracy(prediction, target)
@@ -784,46 +769,54 @@ def accuracy(prediction: Tensor, target: Tensor, threshold: float = 0.5) -> floa
 # ----------------------------------------------------------------------------
 
 
-def gradcheck(module: Module, x: Tensor, target: Optional[Tensor] = None,
-              eps: float = 1e-6) -> float:
+def gradcheck(module, x, target=None, eps=1e-6):
     """Largest error between a hand-written backward and central finite
     differences: of a module, over the input gradient and every parameter
     gradient (`gradcheck(module, x)`); of a loss, over ∂ℓ/∂(prediction)
-    (`gradcheck(loss, prediction, target)`). A correct module or loss scores at
-    most 1e-6; a wrong one 1e-2 or more.
+    (`gradcheck(loss, prediction, target)`).
 
     The error of a gradient a against its finite-difference estimate n is
-    ‖a − n‖ / max(‖a‖, ‖n‖, floor): relative for gradients of any usual size.
-    The floor is 10⁶ times the rounding noise of n itself, so that gradients
-    too small for finite differences to resolve (a saturated Sigmoid's, 1e-12)
-    are compared in absolute terms, and noise alone scores at most 1e-6.
+    ‖a − n‖ / max(‖a‖, ‖n‖, floor): a backward off by a relative r scores
+    about r (1 % off: about 1e-2), and a correct one at most 1e-6, provided no
+    input lies within `eps` of a kink (ReLU at 0: there the differences
+    straddle the kink and a correct ReLU can score near 1). The floor is 10⁶
+    times the rounding noise of n itself, so that gradients too small for
+    finite differences to resolve (a saturated Sigmoid's, 1e-12) are compared
+    in absolute terms.
 
     It works on float64 copies: `module`, `x` and `target` are left as they
     were. The module must be deterministic (call `.eval()` on Dropout).
 
-    >>> from torch import rand
-    >>> gradcheck(Sequential(Dense(3, 4), Tanh()), rand(5, 3)) < 1e-6
+    >>> x = empty(5, 3).uniform_()
+    >>> gradcheck(Sequential(Dense(3, 4), Tanh()), x) < 1e-6
     True
-    >>> gradcheck(MSELoss(), rand(5, 1), rand(5, 1)) < 1e-6
+    >>> gradcheck(MSELoss(), x, x.flip(0)) < 1e-6
     True
     """
-    _check_batch("gradcheck", "x", x)
-    eps = _check_number("gradcheck", "eps", eps)
-    module = _float64_copy(module)
-    x = x.to(dtype=_FLOAT64, copy=True).contiguous()  # a private copy, in order
+    if not isinstance(module, (Module, Loss)):
+        raise TypeError(f"gradcheck: module must be a Module or a Loss, got {module!r}")
+    _check_tensor("gradcheck", "x", x)
+    _check_number("gradcheck: eps", eps, 0, strict=True)
+    x = x.double().contiguous().clone()  # a private float64 copy, in row order
+    module = copy.deepcopy(module)
     if isinstance(module, Loss):
-        # a loss is one number already: ℓ = loss(x, y), and its backward is ∂ℓ/∂x
-        def loss() -> float:
-            return module(x, target).item()
-
-        size = abs(loss()) + x.abs().max().item()  # ℓ and the largest logit
-        analytic, tensors = [module.backward()], [x]
+        loss, analytic, tensors, size = _loss_itself(module, x, target)
     else:
-        loss, analytic, tensors, size = _weighted_sum(module, x)
+        loss, analytic, tensors, size = _weighted_sum(module.to(dtype=x.dtype), x)
     return _largest_error(loss, analytic, tensors, size, eps)
 
 
-def _weighted_sum(module: Module, x: Tensor) -> tuple:
+def _loss_itself(module, x, target):
+    """A loss is one number already, ℓ = loss(x, y), and its backward is ∂ℓ/∂x.
+    Returns what _weighted_sum returns."""
+    def loss():
+        return module(x, target).item()
+
+    size = abs(loss()) + x.abs().max().item()  # ℓ and the largest logit
+    return loss, [module.backward()], [x], size
+
+
+def _weighted_sum(module, x):
     """A module's output reduced to one number with fixed, all different weights
     r, ℓ = Σ r ⊙ output, so that ∂ℓ/∂(output) = r. Returns ℓ as a function, the
     gradients backward gives for x and every parameter, those tensors, and the
@@ -831,7 +824,7 @@ def _weighted_sum(module: Module, x: Tensor) -> tuple:
     output = module.forward(x)
     weights = output.new_ones(output.numel()).cumsum(0).sin().view(output.shape)
 
-    def loss() -> float:
+    def loss():
         return (module.forward(x) * weights).sum().item()
 
     module.zero_grad()
@@ -840,8 +833,7 @@ def _weighted_sum(module: Module, x: Tensor) -> tuple:
     return loss, analytic, tensors, output.abs().sum().item()
 
 
-def _largest_error(loss: Callable[[], float], analytic: list, tensors: list,
-                   size: float, eps: float) -> float:
+def _largest_error(loss, analytic, tensors, size, eps):
     """max over the tensors of ‖a − n‖ / max(‖a‖, ‖n‖, floor), n by differences."""
     # the rounding error of loss() is about 2⁻⁵² (1 + size); divided by 2ε in n
     rounding = 2.0 ** -52 * (1 + size) / (2 * eps)
@@ -854,7 +846,7 @@ def _largest_error(loss: Callable[[], float], analytic: list, tensors: list,
     return max(errors)
 
 
-def _numeric_gradient(loss: Callable[[], float], tensor: Tensor, eps: float) -> Tensor:
+def _numeric_gradient(loss, tensor, eps):
     """Central differences of `loss()` with respect to each entry of `tensor`."""
     flat, gradient = tensor.view(-1), tensor.new_zeros(tensor.numel())
     for i in range(flat.numel()):
@@ -867,157 +859,122 @@ def _numeric_gradient(loss: Callable[[], float], tensor: Tensor, eps: float) -> 
         gradient[i] = (plus - minus) / (2 * eps)
     return gradient.view(tensor.shape)
 
-
-def _float64_copy(module):
-    """A float64 deep copy of a module or loss. Its torch.Generators (Dropout's)
-    are shared, not copied: torch before 2.1 cannot deep-copy a Generator."""
-    shared = {id(generator): generator for generator in _generators(module)}
-    copied = copy.deepcopy(module, memo=shared)
-    return copied.to(dtype=_FLOAT64) if isinstance(copied, Module) else copied
-
-
-def _generators(module) -> Iterator:
-    """Every torch.Generator held by `module` or by the modules it holds."""
-    for value in vars(module).values():
-        for item in value if isinstance(value, list) else [value]:
-            if isinstance(item, Module):
-                yield from _generators(item)
-            elif type(item).__name__ == "Generator":
-                yield item
-
 # ----------------------------------------------------------------------------
 # Input checks
 #
 # The mistakes students make most get a clear error where the data is handed
 # over (`module(x)`, `loss(prediction, target)`, `Sequential(...)`, the
 # optimizers, `fit`, `accuracy`, `gradcheck`, `load_state_dict`), naming the
-# argument, what it got and what was expected. `module(x)` looks at x only
-# once forward has failed, so a good input costs nothing; what would pass
-# forward and be silently wrong (a target that broadcasts, rows that do not
-# match, NaN data) is checked first. Rarer mistakes meet torch's own error.
-# No check changes a caller's tensor.
+# argument, what it got and what was expected. Rarer mistakes meet Python's
+# or torch's own error. No check changes a caller's tensor.
 # ----------------------------------------------------------------------------
 
 
-def _kind(value: object) -> str:
+def _kind(value):
     """How a message shows what it got: a tensor by dtype and shape."""
-    if isinstance(value, _TENSOR):
+    if isinstance(value, Tensor):
         return f"{value.dtype} {tuple(value.shape)}"
     return type(value).__name__
 
 
-def _check_tensor(owner: object, name: str, value: object, floating=True) -> None:
-    """A torch tensor (not a list or a numpy array), of floats unless `floating`
-    is False; convert data with `torch.as_tensor(data).float()`."""
-    if not isinstance(value, _TENSOR) or (floating and not value.is_floating_point()):
+def _check_tensor(owner, name, value, floating=True):
+    """A tensor of floats (any tensor if not `floating`), with N ≥ 1 rows; a
+    list or numpy array is converted with `torch.as_tensor(data).float()`."""
+    if not isinstance(value, Tensor) or floating and not value.is_floating_point():
         kind = "a float tensor" if floating else "a tensor"
         raise TypeError(f"{owner}: {name} must be {kind}, got {_kind(value)}")
+    if value.dim() == 0 or len(value) == 0:
+        raise ValueError(f"{owner}: {name} {_kind(value)} must have N ≥ 1 rows")
 
 
-def _check_batch(owner, x_name: str, x: object, y_name: str = "", y=None) -> None:
-    """x: a float tensor of N ≥ 1 rows; y, if named: a tensor (any dtype) of N rows."""
-    _check_tensor(owner, x_name, x)
-    if y_name:
-        _check_tensor(owner, y_name, y, floating=False)
-    if x.dim() == 0 or len(x) == 0 or y_name and y.shape[:1] != x.shape[:1]:
-        raise ValueError(f"{owner}: {x_name} {_kind(x)} must have N ≥ 1 rows"
-                         + (f", {y_name} as many, not {_kind(y)}" if y_name else ""))
+def _check_number(name, value, low, below=math.inf, strict=False):
+    """`value` as a float, if it is a real number (numpy's too, not a bool) with
+    low ≤ value < below (low < value if `strict`)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    if not (low < value if strict else low <= value) or not value < below:
+        raise ValueError(f"{name} must be {'>' if strict else '≥'} {low} and "
+                         f"< {below}, got {value!r}")
+    return float(value)
 
 
-# What each number a user passes may be, in one table (as scikit-learn keeps its
-# parameter constraints): its type, how it is stored, its test, and how a
-# message says it
-_SIZE = (numbers.Integral, int, lambda n: n >= 1, "an integer ≥ 1")
-_POSITIVE = (numbers.Real, float, lambda x: x > 0, "a number > 0")
-_NON_NEGATIVE = (numbers.Real, float, lambda x: x >= 0, "a number ≥ 0")
-_FRACTION = (numbers.Real, float, lambda x: 0 <= x < 1, "a number in [0, 1)")
-_BETAS = ((tuple, list), lambda pair: tuple(map(float, pair)),
-          lambda pair: len(pair) == 2 and all(0 <= beta < 1 for beta in pair),
-          "a pair (β₁, β₂) of numbers in [0, 1)")
-_NUMBERS = {"in_features": _SIZE, "out_features": _SIZE, "epochs": _SIZE,
-            "batch_size": _SIZE, "lr": _POSITIVE, "eps": _POSITIVE,
-            "weight_decay": _NON_NEGATIVE, "momentum": _NON_NEGATIVE,
-            "p": _FRACTION, "betas": _BETAS}
+def _check_size(name, value):
+    """`value` as an int, if it is an integer ≥ 1 (numpy's too, not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be ≥ 1, got {value!r}")
+    return int(value)
 
 
-def _check_number(owner: str, name: str, value: object):
-    """`value`, stored as `_NUMBERS[name]` says, if it is what that table asks
-    for (numpy numbers are fine, a bool is not)."""
-    kind, store, valid, expected = _NUMBERS[name]
-    if isinstance(value, bool) or not isinstance(value, kind):
-        raise TypeError(f"{owner}: {name} must be {expected}, got {value!r}")
-    if not valid(value):  # NaN fails every comparison: refused too
-        raise ValueError(f"{owner}: {name} must be {expected}, got {value!r}")
-    return store(value)
-
-
-# the modules of this file whose output has the shape of their input
-_SHAPE_KEEPING = (ReLU, Tanh, Sigmoid, Identity, Softmax, Dropout)
-
-
-def _check_sequence(modules: tuple) -> None:
+def _check_sequence(modules):
     """Sequential's items: Modules, each used once, Dense widths that agree."""
+    seen = {}  # id of every module so far, in nested Sequentials too -> its item
     for i, item in enumerate(modules):
         if not isinstance(item, Module):  # e.g. a loss, which goes to fit
             raise TypeError(f"Sequential: item {i} is not a Module: {item!r}")
-        if item in modules[:i]:  # in two places, it would save only one forward
-            raise ValueError(f"Sequential: item {i} reuses item {modules.index(item)}")
-    dense = [i for i, module in enumerate(modules) if isinstance(module, Dense)]
-    for i, j in zip(dense, dense[1:]):
-        between = [isinstance(module, _SHAPE_KEEPING) for module in modules[i + 1:j]]
-        if all(between) and modules[i].out_features != modules[j].in_features:
-            raise ValueError(f"Sequential: item {i} outputs {modules[i].out_features} "
-                             f"features, item {j} expects {modules[j].in_features}")
+        inside = [item]
+        while inside:  # the item, and every module inside it
+            module = inside.pop()
+            if id(module) in seen:  # it would remember only its last forward
+                raise ValueError(f"Sequential: item {i} reuses item {seen[id(module)]}")
+            seen[id(module)] = i
+            inside += module.modules if isinstance(module, Sequential) else []
+    dense = [(i, item) for i, item in enumerate(modules) if isinstance(item, Dense)]
+    for (i, a), (j, b) in zip(dense, dense[1:]):  # whatever lies between them
+        if a.out_features != b.in_features:
+            raise ValueError(f"Sequential: item {i} outputs {a.out_features} features, "
+                             f"item {j} expects {b.in_features}")
 
 
-def _check_grad_output(grad: Tensor, output: Tensor) -> None:
-    if grad.shape != output.shape or grad.dtype != output.dtype:
-        raise ValueError(f"backward: grad_output is {_kind(grad)}, not {_kind(output)}")
-
-
-def _check_classes(owner: object, target: Tensor, classes: int) -> None:
+def _check_classes(owner, target, classes):
     bad = target[(target < 0) | (target >= classes)]
     if len(bad):
         raise ValueError(f"{owner}: class {bad[0].item()} is not in 0..{classes - 1}")
 
 
-def _check_params(owner: str, params: object) -> list:
-    """model.param(): a non-empty list of (value, gradient) pairs of tensors."""
-    pairs = [] if isinstance(params, Module) else list(params)
-    if not pairs or not all(isinstance(p, tuple) and len(p) == 2
-                            and isinstance(p[0], _TENSOR) for p in pairs):
-        raise TypeError(f"{owner}: pass model.param(), not {_kind(params)}")
+def _check_params(owner, params):
+    """model.param(): a non-empty list of (value, gradient) pairs."""
+    if isinstance(params, Module) or callable(params):  # SGD(model), SGD(model.param)
+        raise TypeError(f"{owner}: pass model.param(), with (), not {_kind(params)}")
+    pairs = list(params)
+    if not pairs:
+        raise ValueError(f"{owner}: model.param() is empty: no parameters to train")
+    if not all(isinstance(pair, tuple) and len(pair) == 2
+               and isinstance(pair[0], Tensor) for pair in pairs):
+        raise TypeError(f"{owner}: pass model.param(), (value, gradient) pairs")
     return pairs
 
 
-def _check_state_dict(own: dict, state: Mapping) -> None:
+def _check_state_dict(own, state):
     """Names, types and shapes, all checked before anything is copied."""
     problems = [f"missing key {name!r}" for name in own if name not in state]
     problems += [f"unexpected key {name!r}" for name in state if name not in own]
     for name, value in own.items():
         given = state.get(name, value)
-        if (not isinstance(given, _TENSOR) or given.is_complex()
+        if (not isinstance(given, Tensor) or given.is_complex()
                 or given.shape != value.shape):
             problems.append(f"{name!r} is {_kind(given)}, not {_kind(value)}")
     if problems:
         raise ValueError(f"load_state_dict: {'; '.join(problems)}")
 
 
-def _check_fit(loss: Loss, callback: object, data: list) -> None:
-    """fit's loss and callback, and each data set (x name, x, y name, y)."""
-    if not isinstance(loss, Loss) or not (callback is None or callable(callback)):
-        raise TypeError(f"fit: loss must be e.g. MSELoss(), callback a function or "
-                        f"None; got {loss!r} and {callback!r}")
-    for x_name, x, y_name, y in data:
-        _check_batch("fit", x_name, x, y_name, y)
-        for name, values in ((x_name, x), (y_name, y)):
-            if values.is_floating_point() and not values.isfinite().all():
-                raise ValueError(f"fit: {name} holds NaN or inf values")
+def _check_data(x_name, x, y_name, y):
+    """fit's data: x floats, y as many rows, neither holding NaN or inf."""
+    _check_tensor("fit", x_name, x)
+    _check_tensor("fit", y_name, y, floating=False)
+    if len(y) != len(x):
+        raise ValueError(f"fit: {x_name} {_kind(x)}, {y_name} {_kind(y)}: rows differ")
+    for name, values in ((x_name, x), (y_name, y)):
+        if values.is_floating_point() and not values.isfinite().all():
+            raise ValueError(f"fit: {name} holds NaN or inf values")
 
 
-def _check_accuracy(prediction: object, target: object) -> None:
-    """(N, C) or (N,) predictions, N ≥ 1; targets (N,), (N, 1) or one-hot (N, C)."""
-    _check_batch("accuracy", "prediction", prediction, "target", target)
-    if prediction.dim() > 2 or target.shape[1:] not in ((), (1,), prediction.shape[1:]):
-        raise ValueError(f"accuracy: prediction {tuple(prediction.shape)} and target "
-                         f"{tuple(target.shape)} do not fit")
+def _check_accuracy(prediction, target):
+    """(N, C) or (N,) predictions; targets (N,), (N, 1) or one-hot (N, C)."""
+    _check_tensor("accuracy", "prediction", prediction)
+    _check_tensor("accuracy", "target", target, floating=False)
+    if (prediction.dim() > 2 or len(target) != len(prediction)
+            or target.shape[1:] not in ((), (1,), prediction.shape[1:])):
+        raise ValueError(f"accuracy: prediction {_kind(prediction)} and target "
+                         f"{_kind(target)} do not fit")
