@@ -47,8 +47,7 @@ _TABLE = [
         "Dense.forward",
         "Dense",
         "Return s = x wᵀ + b for x (N, in), with w = self.weight (out, in) and b ="
-        " self.bias (out,); s is (N, out). "
-        + SAVE,
+        " self.bias (out,); s is (N, out). " + SAVE,
         "s = x wᵀ + b: x (N, in), w (out, in), b (out,) added to every row",
     ),
     (
@@ -99,8 +98,7 @@ _TABLE = [
         "Sigmoid.forward",
         "Sigmoid",
         "Return x = σ(s) = 1 / (1 + e⁻ˢ), entry by entry; s and x are (N, C). It must"
-        " be finite, never NaN, for every s (try s = ±1000). "
-        + SAVE,
+        " be finite, never NaN, for every s (try s = ±1000). " + SAVE,
         "x = 1 / (1 + e⁻ˢ); for s → −∞ it gives 1 / (1 + inf) = 0, never NaN",
     ),
     (
@@ -126,8 +124,7 @@ _TABLE = [
         "Softmax.forward",
         "Softmax: a Jacobian-vector product",
         "Return x (N, C) with xᵢ = e^sᵢ / Σⱼ e^sⱼ over each row of s (N, C). It must"
-        " stay finite for large scores (try s = 1000). "
-        + SAVE,
+        " stay finite for large scores (try s = 1000). " + SAVE,
         (
             "xᵢ = e^sᵢ / Σⱼ e^sⱼ over each row; subtract the row's maximum m first, "
             "e^(sᵢ − m) / Σⱼ e^(sⱼ − m), so that no exponent overflows"
@@ -174,8 +171,7 @@ _TABLE = [
         "Sequential.forward",
         "The chain rule, backwards",
         "Return the output of the modules in self.modules applied in turn to x, the"
-        " first one first. "
-        + SAVE,
+        " first one first. " + SAVE,
         (
             "x⁽ˡ⁾ = module l (x⁽ˡ⁻¹⁾) for l = 1 … L: the output of each module is the"
             " input of the next; return x⁽ᴸ⁾"
@@ -199,8 +195,7 @@ _TABLE = [
         "Mean squared error",
         "Return ℓ, a 0-dim tensor: the mean (self.reduction == 'mean') or the sum"
         " ('sum') of (x − y)² over all the entries of the prediction x (N, C) and the"
-        " target y of the same shape. "
-        + SAVE,
+        " target y of the same shape. " + SAVE,
         "d = x − y; ℓ = (1/M) Σ d² (mean, M = N·C entries) or ℓ = Σ d² (sum)",
     ),
     (
@@ -217,8 +212,7 @@ _TABLE = [
         "Softmax and cross-entropy, fused",
         "logits are the scores s (N, C), target the class indices y (N,). Return ℓ ="
         " −(1/N) Σₙ log softmax(sₙ)[yₙ], a 0-dim tensor. It must stay finite for large"
-        " logits (try s = 1000). "
-        + SAVE,
+        " logits (try s = 1000). " + SAVE,
         (
             "ℓ = −(1/N) Σₙ log softmax(sₙ)[yₙ] for the logits s, with log softmax(s)ᵢ ="
             " sᵢ − m − log Σⱼ e^(sⱼ − m), m the row's maximum; one entry per row, at"
@@ -621,6 +615,11 @@ def _relu_forward_in_place(self, s):
     return s.clamp_(min=0)
 
 
+def _tanh_forward_in_place(self, s):
+    self.saved_x = s.tanh_()
+    return self.saved_x
+
+
 def _relu_backward_zeroing_grad_output(self, g):
     g[self.saved_s <= 0] = 0.0
     return g
@@ -910,6 +909,29 @@ PLANTED = (
         "Tanh.backward",
         "of ∂ℓ/∂s differ",
         activation("Tanh", lambda self, g: g * (1 - self.saved_x**3)),
+    ),
+    Planted(
+        "tanh forward in place",
+        "Tanh.forward",
+        "changed the caller's s in place",
+        activation(
+            "Tanh",
+            lambda self, g: g * (1 - self.saved_x**2),
+            forward=_tanh_forward_in_place,
+        ),
+    ),
+    # Identity
+    Planted(
+        "identity forward returns nothing",
+        "Identity.forward",
+        "forward returned None",
+        {"Identity.forward": lambda self, s: None},
+    ),
+    Planted(
+        "identity backward flips the sign",
+        "Identity.backward",
+        "the sign is flipped",
+        {"Identity.backward": lambda self, g: -g},
     ),
     # Sigmoid
     Planted(
