@@ -22,8 +22,9 @@ What it checks, in the order of the sections below:
    student's words;
 7. nothing mutates a caller's tensor, nothing is half-applied;
 8. numerical safety for huge inputs and logits;
-9. fit, History and accuracy;
-10. the README example runs.
+9. fit, History and accuracy.
+
+The README's example runs in test_readme.py, with the README's other checks.
 
 torch.autograd and torch.optim are the *oracle* here: they appear in this
 file only to compute reference values, and never in minimlp.py.
@@ -2306,30 +2307,3 @@ def test_a_non_finite_loss_in_any_batch_stops_fit():
     with pytest.raises(FloatingPointError, match=r"epoch 1\b"):
         mm.fit(model, FirstBatchInf(), opt, torch.rand(8, 2), torch.rand(8, 1), epochs=1,
                batch_size=4, shuffle=False, history=False)
-
-
-# ---------------------------------------------------------------------------
-# 10. The README example runs
-# ---------------------------------------------------------------------------
-
-
-def _readme_example():
-    text = (HERE / "README.md").read_text()
-    heading = re.search(r"^#+ .*Example.*$", text, flags=re.M | re.I)
-    assert heading, "README.md has a heading containing 'Example'"
-    block = re.search(r"^```python\n(.*?)^```", text[heading.end():], flags=re.M | re.S)
-    assert block, "a ```python block follows the Example heading"
-    return block.group(1)
-
-
-
-def test_readme_example_runs(tmp_path):
-    if not (HERE / "README.md").exists():
-        pytest.skip("README.md does not exist yet (the lead writes it)")
-    code = _readme_example()
-    script = tmp_path / "readme_example.py"
-    script.write_text(code)
-    env = {**os.environ, "PYTHONPATH": str(HERE), "MPLBACKEND": "Agg"}  # no display: figures are saved
-    proc = subprocess.run([sys.executable, str(script)], cwd=HERE, capture_output=True, text=True,
-                          timeout=120, env=env)
-    assert proc.returncode == 0, f"README example exits 0:\n{proc.stdout}\n{proc.stderr}"
