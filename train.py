@@ -391,15 +391,19 @@ class Watch:
         if window is not None:
             window.say(f"Writing the figures to {folder} ...",
                        title="writing the figures ...")
+        existed = os.path.isdir(folder)
         start = time.perf_counter()
         try:
             with matplotlib.rc_context(figures.SAVED_STYLE):
                 in_background(lambda: write_set(folder, jobs, check), wait)
         except Cancelled:
-            kept = ("keeps its previous files" if os.path.isdir(folder)
-                    else "was not created")
-            print(f"{stop.last} while writing the figures: none written, {folder} "
-                  f"{kept}", file=sys.stderr, flush=True)
+            if existed:
+                kept = f"{folder} keeps its previous files"
+            else:
+                os.rmdir(folder)  # made for this run, and still empty
+                kept = f"no {folder} was made"
+            print(f"{stop.last} while writing the figures: none written, {kept}",
+                  file=sys.stderr, flush=True)
             return False
         print(f"figures written in {time.perf_counter() - start:.1f} s", flush=True)
         return True

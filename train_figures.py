@@ -222,6 +222,16 @@ def save_regions(path, result, recorder):
 # The loss and accuracy curves
 
 
+def decades(series):
+    """(10ᵃ, 10ᵇ): the whole decades around the positive, finite values of
+    series (lists of numbers); None when there are none."""
+    values = [v for values in series for v in values if v > 0 and math.isfinite(v)]
+    if not values:
+        return None
+    return (10 ** math.floor(math.log10(min(values))),
+            10 ** math.ceil(math.log10(max(values))))
+
+
 def loss_name(args):
     return "cross-entropy loss" if args.loss == "ce" else "MSE loss"
 
@@ -296,6 +306,9 @@ def save_history(path, result, args):
     fig = new_figure((7, 7.6), layout="constrained")
     ax_loss, ax_acc = fig.subplots(2, 1, sharex=True)
     draw_curves(ax_loss, ax_acc, history, args)
+    limits = decades([history.train_loss, history.val_loss])
+    if limits is not None:  # whole decades: labelled ends, even for a short run
+        ax_loss.set_ylim(limits)
     # The zoom only where the curves leave it room: a long run, above 97 % at the end.
     if len(history) >= 100 and min(history.val_acc[-1], history.train_acc[-1]) > 0.97:
         zoom_inset(ax_acc, history)
@@ -399,12 +412,3 @@ def figure_jobs(args, result, recorder, flow, input_transform):
         ("training.gif", f"animation, {len(recorder.frames)} frames",
          lambda path, check: save_animation(path, recorder, check))]
     return jobs
-
-
-def epochs_text(count):
-    return f"{count} epoch{'s' * (count != 1)}"
-
-
-def loss_is_shown(values):
-    """True when the values can go on a log axis (some finite positive one)."""
-    return any(v > 0 and math.isfinite(v) for v in values)

@@ -118,7 +118,7 @@ class LiveWindow:
         self.lay_out(scores)
         self.layout.execute(fig)
         fig.canvas.mpl_connect("draw_event", self.on_draw)
-        fig.canvas.mpl_connect("resize_event", lambda event: self.layout.execute(fig))
+        fig.canvas.mpl_connect("resize_event", self.on_resize)
         fig.canvas.mpl_connect("close_event", self.on_close)
         self.set_title("before training")
         plt.show(block=False)
@@ -156,8 +156,9 @@ class LiveWindow:
             self.flow_axes = (fig.add_subplot(grid[0, column]),
                               fig.add_subplot(grid[1:, column]))
             self.flow_lines = self.draw_flow()
-        self.description = fig.suptitle(self.wrap(figures.describe(args, args.seed)),
-                                        fontsize=self.font - 1, color="dimgrey")
+        self.description = fig.suptitle(
+            self.wrap(figures.describe(args, args.seed), self.font - 1),
+            fontsize=self.font - 1, color="dimgrey")
         self.banner = fig.supxlabel(" ", fontsize=self.font + 1, weight="bold")
         # In z-order: what a redraw paints over the background.
         self.animated = [self.image, self.points[0], patch, self.points[1],
@@ -206,6 +207,13 @@ class LiveWindow:
         self.background_size = canvas.get_width_height()
         for artist in self.painted():
             self.fig.draw_artist(artist)
+
+    def on_resize(self, event):
+        """A new window size: the description wrapped again, the panels placed
+        again (the draw that follows keeps the new background)."""
+        self.description.set_text(self.wrap(figures.describe(self.args, self.args.seed),
+                                            self.font - 1))
+        self.layout.execute(self.fig)
 
     def painted(self):
         boundary = [self.boundary] if self.boundary is not None else []
@@ -313,11 +321,10 @@ def widened(limits, series):
     of series (lists of numbers): to the value's decade and one more beyond, so
     that a falling curve does not ask for a new axis (a full redraw) at every
     decade."""
-    values = [v for values in series for v in values if v > 0 and math.isfinite(v)]
-    if not values:
+    new = figures.decades(series)
+    if new is None:
         return limits
-    low = 10 ** math.floor(math.log10(min(values)))
-    high = 10 ** math.ceil(math.log10(max(values)))
+    low, high = new
     if limits is None:
         return low, high
     if low < limits[0]:
