@@ -596,24 +596,6 @@ def test_committed_runs_used_the_current_defaults():
         assert config["seeds"] == 10 and config["seed"] == 0, rerun
 
 
-def readme_experiment():
-    with open(os.path.join(HERE, "README.md"), encoding="utf-8") as f:
-        text = f.read()
-    start = text.index("## The experiment")
-    return text[start:text.index("\n## ", start + 1)]
-
-
-def test_readme_quotes_the_committed_runs():
-    section = readme_experiment()
-    sharp = committed("mse-1-20k")["summary"]["test_acc"]
-    assert f"{100 * sharp['mean']:.2f} ± {100 * sharp['std']:.2f} %" in section
-    table = committed("mse-1")["summary"]["test_acc"]
-    assert f"{100 * table['median']:.2f} %" in section
-    assert f"{100 * table['mean']:.2f} ± {100 * table['std']:.2f} %" in section
-    assert f"{100 * table['min']:.2f} – {100 * table['max']:.2f} %" in section
-    assert "99.1 %" in section  # the report's single run
-
-
 def test_experiment_page_leads_with_the_20000_point_headline():
     with open(os.path.join(HERE, "docs", "experiment.md"), encoding="utf-8") as f:
         page = f.read()

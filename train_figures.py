@@ -396,6 +396,7 @@ def figure_jobs(args, result, recorder, flow, input_transform):
     from gradient_flow import save_gradient_flow
     from hidden_units import save_hidden_units
     heading = subtitle(args, result["seed"], 110)
+    network = f"{describe(args).split(';')[0]}; seed {result['seed']}"  # one line
     jobs = [("decision_regions.png", "network output and test points",
              lambda path, check: save_regions(path, result, recorder))]
     if len(result["history"]):
@@ -408,7 +409,7 @@ def figure_jobs(args, result, recorder, flow, input_transform):
          "epochs", lambda path, check: save_gradient_flow(path, flow, heading)),
         ("hidden_units.png", "each hidden unit's output, layers 1 and 2",
          lambda path, check: save_hidden_units(path, result["model"], input_transform,
-                                               heading)),
+                                               network)),
         ("training.gif", f"animation, {len(recorder.frames)} frames",
          lambda path, check: save_animation(path, recorder, check))]
     return jobs
