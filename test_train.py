@@ -229,6 +229,12 @@ def test_seeds_table(tmp_path, capsys):
     assert not (tmp_path / "decision_regions.png").exists()  # no figures for a table
 
 
+def test_seeds_with_live_says_why_there_is_no_window(tmp_path, capsys):
+    # Issue 22: `--seeds 2 --live` showed no window and said nothing.
+    train.main(["--seeds", "1", "--epochs", "2", "--live", "--out", str(tmp_path)])
+    assert "--seeds draws no window" in capsys.readouterr().out
+
+
 def test_a_diverging_seed_is_recorded_and_the_table_saved(tmp_path, monkeypatch, capsys):
     real = train.run_experiment
 
