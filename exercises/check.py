@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import os
 import queue
@@ -49,9 +50,7 @@ import threading
 from dataclasses import asdict
 from pathlib import Path
 
-try:
-    import torch
-except ModuleNotFoundError:  # the first thing a fresh machine runs into
+if importlib.util.find_spec("torch") is None:  # the first thing a fresh machine meets
     sys.exit(
         "exercises/check.py needs torch, and this Python has none: install it first, "
         "as the README's Get started says\n"
@@ -61,24 +60,20 @@ except ModuleNotFoundError:  # the first thing a fresh machine runs into
 
 if __package__ in (None, ""):  # run as a script: python exercises/check.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from exercises import harness  # noqa: E402
+# This process only starts workers and prints: torch, the harness and the graders
+# are imported where an exercise is graded (grade_one), in the worker.
 from exercises.catalogue import BY_NAME, EXERCISES, PAGE  # noqa: E402
-from exercises.graders import grader  # noqa: E402
-from exercises.harness import (
+from exercises.outcomes import (  # noqa: E402
     RULE,
     Failed,
     HomeworkRule,
     Result,
-    TimeLimit,  # noqa: E402
+    TimeLimit,
     Todo,
     Wait,
-    error_kind,
-    error_text,
-    line_text,
-    where_raised,
 )
 
-TIME_LIMIT = 5.0  # seconds per exercise (the slowest takes 0.3 s on a laptop)
+TIME_LIMIT = 5.0  # seconds per exercise (minimlp.py's slowest takes a few ms)
 GRACE = 3.0  # then the process grading it is stopped from outside
 IMPORT_LIMIT = 60.0  # seconds to start: import torch and your file
 MEMORY_LIMIT = 2 * 2**30  # bytes per process, beyond what it holds after loading
@@ -126,6 +121,9 @@ def grade_one(
     time_limit=TIME_LIMIT,
 ) -> Result:
     """Grade the exercise `name` of `module`; `results` holds the earlier ones."""
+    from exercises.graders import grader
+    from exercises.harness import error_kind, error_text, line_text, where_raised
+
     exercise = BY_NAME[name]
     number, forward = exercise.number, exercise.forward
     before = results.get(forward)
@@ -224,6 +222,8 @@ def grade(module, level="guided", hint=False, time_limit=TIME_LIMIT) -> list:
     """A Result for every exercise of `module`, in order, in this process (the
     tests' way; `run` is the command line's). The time limit holds where an
     alarm can interrupt Python code: on Linux and macOS, in the main thread."""
+    from exercises import harness
+
     harness.learn_owners(module)
     rule_breaks, _ = harness.rule_breaks(module.__file__)
     results = {}
@@ -323,6 +323,11 @@ def worker(
     """Grade exercises `start`, `start` + 1, ... of the file at `path`, writing one
     JSON line per result on the original standard output. Whatever the student's
     code prints goes to standard error."""
+    import torch
+
+    from exercises import harness
+    from exercises.harness import error_kind
+
     protocol = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
     os.dup2(2, 1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runner's to handle
@@ -336,9 +341,9 @@ def worker(
             protocol.write(json.dumps(message) + "\n")
             return 2
         harness.learn_owners(module)
-        rule_breaks, _ = harness.rule_breaks(path)
+        rule_breaks, outside = harness.rule_breaks(path)
         limit_memory(MEMORY_LIMIT)
-        protocol.write(json.dumps({"ready": True}) + "\n")
+        protocol.write(json.dumps({"ready": True, "outside": outside}) + "\n")
         for exercise in EXERCISES[start - 1 :]:
             result = graded_in_time(
                 alarm, module, results, exercise, level, hint, rule_breaks, time_limit
@@ -399,10 +404,11 @@ def _stop(process) -> None:
     process.wait()
 
 
-def run(path, level: str, hint: bool, time_limit: float, out=sys.stdout) -> list | None:
+def run(path, level: str, hint: bool, time_limit: float, out=sys.stdout):
     """Grade the file at `path` in worker processes, printing each result as soon as
-    it comes; None when the file cannot be imported."""
-    results = {}
+    it comes. Returns the results, and the (line, what) of each use of what the
+    homework forbids outside the exercises; None when the file cannot be imported."""
+    results, outside = {}, []
     pending = list(EXERCISES)
     while pending:
         process, messages = _start_worker(
@@ -417,6 +423,7 @@ def run(path, level: str, hint: bool, time_limit: float, out=sys.stdout) -> list
                 )
                 print(f"cannot import {path}: {why}", file=out, flush=True)
                 return None
+            outside = started["outside"]
             for exercise in list(pending):
                 message = _wait(messages, time_limit + GRACE)
                 if message is None or "result" not in message:
@@ -430,7 +437,7 @@ def run(path, level: str, hint: bool, time_limit: float, out=sys.stdout) -> list
                     break  # start a new worker for the rest
         finally:
             _stop(process)
-    return list(results.values())
+    return list(results.values()), outside
 
 
 def _wait(messages, seconds):
@@ -510,14 +517,14 @@ def main(argv=None) -> int:
         flush=True,
     )
     try:
-        results = run(args.file, level, args.hint, args.time_limit)
+        graded = run(args.file, level, args.hint, args.time_limit)
     except KeyboardInterrupt:
         print("stopped (Ctrl-C)")
         return 130
-    if results is None:
+    if graded is None:
         return 2
+    results, outside = graded
     print(summary(results))
-    _, outside = harness.rule_breaks(args.file)
     for line, what in outside:
         print(f"line {line} of {args.file} imports or uses {what}: {RULE}")
     return 0 if all(r.status == "PASS" for r in results) and not outside else 1

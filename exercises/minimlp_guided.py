@@ -785,7 +785,8 @@ def gradcheck(module, x, target=None, eps=1e-6):
     in absolute terms.
 
     It works on float64 copies: `module`, `x` and `target` are left as they
-    were. The module must be deterministic (call `.eval()` on Dropout).
+    were. The module must be deterministic (call `.eval()` on Dropout); before
+    torch 2.1 it cannot copy a module holding a torch.Generator.
 
     >>> x = empty(5, 3).uniform_()
     >>> gradcheck(Sequential(Dense(3, 4), Tanh()), x) < 1e-6
