@@ -758,7 +758,7 @@ NOT_RUN = [
         "run as written by test_minimlp_and_torch_end_with_the_same_weights_"
         "as_the_pytorch_page_says (slow)",
     ),
-    (r"\[[A-Z]+\]", "a usage line: [FILE] is a placeholder"),
+    (r"\[[A-Z]+\]|\s[A-Z]{3,}(\s|$)", "a usage line: FILE or [FILE] is a placeholder"),
 ]
 
 
