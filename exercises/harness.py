@@ -21,7 +21,6 @@ import importlib.util
 import linecache
 import re
 import sys
-import textwrap
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,15 +28,7 @@ from pathlib import Path
 import torch
 
 from exercises.catalogue import BY_NAME, EXERCISES, find_function
-from exercises.outcomes import (  # noqa: F401 (the graders import them from here too)
-    RULE,
-    Failed,
-    HomeworkRule,
-    Result,
-    TimeLimit,
-    Todo,
-    Wait,
-)
+from exercises.outcomes import Failed, HomeworkRule, Todo, Wait
 from exercises.compare import close, copy, fmt, fmt_pair, is_tensor, shorten, unchanged
 
 HERE = Path(__file__).resolve().parent

@@ -223,7 +223,7 @@ def _diagnose_sequential(
     shown_expected, shown_got = fmt_pair(expected, got)
     result = [
         f"  expected ∂ℓ/∂x⁽⁰⁾ = {shown_expected}",
-        f"  got      ∂ℓ/∂x⁽⁰⁾ = "
+        "  got      ∂ℓ/∂x⁽⁰⁾ = "
         + (f"{error_kind(error)} raised" if error else shown_got),
     ]
     if not log:
