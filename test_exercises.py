@@ -424,7 +424,9 @@ def test_autograd_in_a_students_method_fails_naming_the_homework_rule(planted):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "planted", [p for p in PLANTED if p.words == "an endless loop?"], ids=lambda p: p.label
+    "planted",
+    [p for p in PLANTED if p.words == "an endless loop?"],
+    ids=lambda p: p.label,
 )
 def test_an_endless_loop_fails_on_its_exercise_with_its_line(planted):
     results = planted_results(planted.label)
