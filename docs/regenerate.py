@@ -95,7 +95,8 @@ def _homework(year: str) -> Part:
 def parts() -> list[Part]:
     """Every part, in the order a reader meets its results."""
     figures = [f"docs/assets/img/{name}"
-               for name in ("decision_regions.png", "history.png", "training.gif")]
+               for name in ("decision_regions.png", "history.png", "training.gif",
+                            "gradient_flow.png", "hidden_units.png")]
     found = [
         Part("worked-example", ["python", "-c", "(worked_example.py of backprop.md)"],
              ["docs/backprop.md"], ["docs/backprop.md#worked_example.py"],
