@@ -154,8 +154,8 @@ def homework_rule():
     """While it lasts, autograd called from the student's code raises HomeworkRule
     (the checker's own oracles still use it)."""
     targets = [
-        (torch.Tensor, "backward", ".backward() of a tensor"),
-        (torch.Tensor, "requires_grad_", "requires_grad_"),
+        (torch.Tensor, "backward", "autograd (.backward() of a tensor)"),
+        (torch.Tensor, "requires_grad_", "autograd (requires_grad_)"),
         (torch.autograd, "grad", "torch.autograd"),
         (torch.autograd, "backward", "torch.autograd"),
     ]
