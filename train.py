@@ -1,4 +1,5 @@
-"""The report's experiment: teach a small MLP which points of the unit square lie in a disk.
+"""The report's experiment: teach a small MLP which points of the unit square lie
+in a disk.
 
 Read from the top: the settings, the data, then `run_experiment`, which holds
 the whole experiment in the order of the report (data, model, optimizer and
@@ -13,7 +14,7 @@ written whole).
     python train.py --seeds 10           # seeds 0..9 and a table of accuracies
     python train.py --test-points 20000  # a sharper estimate of the test accuracy
     python train.py --dtype float64      # the same points and weights, less rounding
-    python train.py --outputs 2          # the 2018 homework: two outputs, one-hot targets
+    python train.py --outputs 2          # the 2018 homework: two outputs, one-hot
     python train.py --loss ce            # two logits and cross-entropy
     python train.py --activation sigmoid --hidden 25,25,25,25,25  # vanishing gradients
     python train.py --help               # every option
@@ -157,7 +158,8 @@ def run_experiment(args, seed, on_epoch=None, on_start=None):
         nonlocal epochs_run
         epochs_run = epoch + 1
         if args.schedule == "cosine":
-            optimizer.lr = args.lr * (1 + math.cos(math.pi * (epoch + 1) / args.epochs)) / 2
+            progress = (epoch + 1) / args.epochs
+            optimizer.lr = args.lr * (1 + math.cos(math.pi * progress)) / 2
         if on_epoch is not None:
             return on_epoch(epoch, model, history)
 
@@ -168,7 +170,8 @@ def run_experiment(args, seed, on_epoch=None, on_start=None):
         return None
     initial_loss = float(loss(model(inputs["train"]), targets["train"]))  # for advice
     start = time.perf_counter()
-    history = fit(model, loss, optimizer, inputs["train"], targets["train"], args.epochs,
+    history = fit(model, loss, optimizer, inputs["train"], targets["train"],
+                  args.epochs,
                   batch_size=args.batch_size, val=(inputs["val"], targets["val"]),
                   history=args.history, callback=after_epoch,
                   generator=stream(seed, "shuffle"))
@@ -288,7 +291,8 @@ def run_single(args):
         result = run_experiment(args, args.seed, on_epoch=watch.on_epoch,
                                 on_start=watch.on_start)
         if result is None:
-            print(f"{stop.reason} before training: nothing was written", file=sys.stderr)
+            print(f"{stop.reason} before training: nothing was written",
+                  file=sys.stderr)
             return 130 if stop.reason == "interrupted" else 0
         return watch.finish(result)
 
@@ -319,7 +323,7 @@ class Watch:
         """Before the first epoch: the gradient flow at initialisation and, with
         figures, the first snapshot (which opens the live window)."""
         from gradient_flow import GradientFlow
-        self.flow = GradientFlow(model, loss, x, y)
+        self.flow = GradientFlow(model, loss, x, y)  # on the whole training set
         self.flow.record(0)
         if self.window is not None:
             self.window.flow = self.flow
@@ -330,7 +334,8 @@ class Watch:
     def on_epoch(self, epoch, model, history):
         self.progress(epoch, history)
         if self.recorder is not None:
-            self.flow.record(epoch + 1)  # every epoch for the figure (0.8 ms each)
+            # every epoch, for the figures: about 1 ms each (+60 % of training)
+            self.flow.record(epoch + 1)
             self.recorder.snapshot(epoch + 1, model, history)
         return self.stop.reason is None  # Ctrl-C or a closed window: stop now
 
@@ -469,10 +474,10 @@ def advise(result, args, quiet=False, flow=None):
     if result["test_acc"] > CHANCE:
         return 0, None
     losses, epochs = result["history"].train_loss, result["epochs"]
-    trend = (f"{losses[0]:.4g} after epoch 1, {losses[-1]:.4g} after epoch {len(losses)}"
-             if losses else "")
-    longer = (f"train longer (--epochs; the default is {EPOCHS})" if args.epochs < EPOCHS
-              else "train longer")
+    trend = (f"{losses[0]:.4g} after epoch 1, {losses[-1]:.4g} after epoch "
+             f"{len(losses)}" if losses else "")
+    longer = (f"train longer (--epochs; the default is {EPOCHS})"
+              if args.epochs < EPOCHS else "train longer")
     # (status, what the loss or the gradient did, what it means and what to try)
     if not losses:
         status, why, verdict = 1, "--no-history: no loss curve", (
@@ -488,16 +493,17 @@ def advise(result, args, quiet=False, flow=None):
     elif flow is not None and flow.rms[0][-1] < 0.1 * flow.rms[-1][-1]:
         status, why = 1, (f"RMS of ∂ℓ/∂s {flow.rms[0][-1]:.2g} in layer 1, "
                           f"{flow.rms[-1][-1]:.2g} in layer {len(flow.rms)}")
-        verdict = ("the gradient vanishes towards the input, so the first layers barely "
-                   "learn; try --activation relu, fewer layers (--hidden), or --init "
-                   "xavier with tanh")
+        verdict = ("the gradient vanishes towards the input, so the first layers "
+                   "barely learn; try --activation relu, fewer layers (--hidden), "
+                   "or --init xavier with tanh")
     else:
         status, why, verdict = 1, "the training loss fell steadily but slowly", (
             f"the learning rate {args.lr:g} is too small; try --lr {args.lr * 10:g} "
             f"(the default is {args.default_lr:g})")
     if not quiet:
-        print(f"seed {result['seed']}: after {epochs} epoch{'s' * (epochs > 1)} the test "
-              f"accuracy {100 * result['test_acc']:.1f} % is near chance (50 %): {why}"
+        accuracy = 100 * result["test_acc"]
+        print(f"seed {result['seed']}: after {epochs} epoch{'s' * (epochs > 1)} the "
+              f"test accuracy {accuracy:.1f} % is near chance (50 %): {why}"
               + (f" ({trend})" if trend else "") + f": {verdict}.",
               file=sys.stderr if status else sys.stdout, flush=True)
     return status, f"Near chance: {verdict}."

@@ -52,7 +52,8 @@ def _widths(text):
         raise argparse.ArgumentTypeError(
             f"not a comma-separated list of widths: {text} (e.g. 25,25,25)") from None
     if not all(1 <= width <= 10_000 for width in widths):
-        raise argparse.ArgumentTypeError(f"each width must be in [1, 10000], got {text}")
+        raise argparse.ArgumentTypeError(
+            f"each width must be in [1, 10000], got {text}")
     return widths
 
 
@@ -62,19 +63,21 @@ def make_parser(defaults):
     parser = argparse.ArgumentParser(
         prog="train.py", epilog=HELP_END,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Train a small MLP (minimlp) to tell points inside a disk from points "
-                    "outside it, as in the report's experiment.")
+        description="Train a small MLP (minimlp) to tell points inside a disk from "
+                    "points outside it, as in the report's experiment.")
     add = parser.add_argument
     add("--epochs", type=_number(int, 1, True), default=defaults["epochs"],
         help=f"passes over the training points (default {defaults['epochs']})")
     add("--lr", type=_number(float, 0, False), default=None,
-        help=f"starting learning rate (default {lr[('sgd', 'mse', 1)]:g} for SGD+MSE, "
-             f"{lr[('sgd', 'ce', 2)]:g} for SGD+CE, {lr[('adam', 'mse', 1)]:g} for Adam)")
+        help=f"starting learning rate (default {lr[('sgd', 'mse', 1)]:g} for "
+             f"SGD+MSE, {lr[('sgd', 'ce', 2)]:g} for SGD+CE, "
+             f"{lr[('adam', 'mse', 1)]:g} for Adam)")
     add("--batch-size", type=_number(int, 1, True), default=defaults["batch_size"],
         help=f"mini-batch size (default {defaults['batch_size']})")
     add("--momentum", type=_number(float, 0, True, 1), default=defaults["momentum"],
         help=f"SGD momentum (default {defaults['momentum']}; ignored by Adam)")
-    add("--weight-decay", type=_number(float, 0, True), default=defaults["weight_decay"],
+    add("--weight-decay", type=_number(float, 0, True),
+        default=defaults["weight_decay"],
         help=f"L2 penalty of the optimizer (default {defaults['weight_decay']:g})")
     add("--schedule", choices=("cosine", "constant"), default="cosine",
         help="learning rate: cosine decay to zero over the run (default) or constant")
@@ -124,7 +127,8 @@ def parse_args(argv, defaults):
     if args.outputs is None:
         args.outputs = 2 if args.loss == "ce" else 1
     if args.loss == "ce" and args.outputs != 2:
-        parser.error("--loss ce needs two outputs (logits); leave out --outputs or use 2")
+        parser.error("--loss ce needs two outputs (logits); leave out --outputs "
+                     "or use 2")
     args.lr_given = args.lr is not None
     if args.lr is None:
         args.lr = defaults["lr"][(args.optimizer, args.loss, args.outputs)]
@@ -138,9 +142,9 @@ def parse_args(argv, defaults):
     return args
 
 
-NAMED = ("seeds", "seed", "activation", "hidden", "init", "loss", "outputs", "optimizer",
-         "lr", "epochs", "batch_size", "momentum", "weight_decay", "schedule", "dtype",
-         "test_points", "history")
+NAMED = ("seeds", "seed", "activation", "hidden", "init", "loss", "outputs",
+         "optimizer", "lr", "epochs", "batch_size", "momentum", "weight_decay",
+         "schedule", "dtype", "test_points", "history")
 
 
 def run_name(args, parser):
@@ -178,7 +182,9 @@ def unwritable(path):
         parent = os.path.dirname(parent)
     if not os.path.isdir(parent):
         return f"{parent} is a file, not a folder"
-    return None if os.access(parent, os.W_OK) else f"cannot create it: {parent} is not writable"
+    if os.access(parent, os.W_OK):
+        return None
+    return f"cannot create it: {parent} is not writable"
 
 
 def quit_on_ctrl_c(message):
@@ -247,7 +253,8 @@ def print_final(result, window_seconds=None):
     drawing = ("" if window_seconds is None
                else f", {window_seconds:.1f} s of it drawing the live window")
     seconds = result["seconds"]
-    print(f"final accuracy after {result['epochs']} epoch{'s' * (result['epochs'] != 1)} "
+    epochs = result["epochs"]
+    print(f"final accuracy after {epochs} epoch{'s' * (epochs != 1)} "
           f"({seconds:.{1 if seconds >= 1 else 2}f} s of training{drawing}):")
     for split, name in (("train", "train"), ("val", "validation"), ("test", "test")):
         n = len(result["data"][split][0])

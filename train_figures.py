@@ -103,7 +103,8 @@ def title(args, epoch, predicted, y_val):
 
 
 def display_available():
-    """False where a GUI window cannot open: Linux/BSD without an X or Wayland display."""
+    """False where a GUI window cannot open: Linux/BSD without an X or Wayland
+    display."""
     if sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
         return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     return True  # macOS and Windows always have one for a desktop user
@@ -127,7 +128,8 @@ def setup_matplotlib(want_live):
 
 
 def new_figure(figsize, **kwargs):
-    """A figure for saving: drawn by Agg and unknown to pyplot, so it opens no window."""
+    """A figure for saving: drawn by Agg and unknown to pyplot, so it opens no
+    window."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     fig = Figure(figsize=figsize, **kwargs)
@@ -154,8 +156,8 @@ def draw_regions(ax, scores, circle, marker_size=9):
     patch = ax.add_patch(Circle(*circle, fill=False, color="black", lw=1, ls="--",
                                 zorder=3))
     right = ax.scatter([], [], s=marker_size, linewidths=0, zorder=2)
-    wrong = ax.scatter([], [], s=3 * marker_size, color=WRONG_COLOUR, edgecolors="white",
-                       linewidths=0.6, zorder=4)
+    wrong = ax.scatter([], [], s=3 * marker_size, color=WRONG_COLOUR,
+                       edgecolors="white", linewidths=0.6, zorder=4)
     ax.set(xlim=(0, 1), ylim=(0, 1), aspect="equal", xlabel="$x_1$", ylabel="$x_2$")
     return image, draw_boundary(ax, scores), patch, (right, wrong)
 
@@ -361,7 +363,8 @@ def save_animation(path, recorder, check=lambda: None):
         fig.canvas.restore_region(background)
         for artist in changing[:2] + ([boundary] if boundary else []) + changing[2:]:
             fig.draw_artist(artist)
-        pictures.append(Image.fromarray(numpy.asarray(fig.canvas.buffer_rgba())[..., :3]))
+        rgb = numpy.asarray(fig.canvas.buffer_rgba())[..., :3]
+        pictures.append(Image.fromarray(rgb))
     # One palette for all frames, from the first (pale, undecided) and the last
     # (strong green and red) side by side.
     both = numpy.concatenate([numpy.asarray(pictures[0]), numpy.asarray(pictures[-1])])

@@ -48,7 +48,8 @@ def format_table(rows, summary):
             f"{100 * summary[c]['mean']:6.2f}±{100 * summary[c]['std']:.2f}"
             for c in ACCURACIES))
         for stat in ("median", "min", "max"):
-            lines.append(f"{stat:>10}" + "".join(cell(summary[c][stat]) for c in ACCURACIES))
+            cells = "".join(cell(summary[c][stat]) for c in ACCURACIES)
+            lines.append(f"{stat:>10}" + cells)
     return "\n".join(lines)
 
 

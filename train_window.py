@@ -248,12 +248,15 @@ class LiveWindow:
             self.boundary.set_animated(True)
         figures.update_points(self.points, self.x_val, predicted, self.y_val)
         canvas = self.fig.canvas
-        full = self.background is None or self.background_size != canvas.get_width_height()
+        full = (self.background is None
+                or self.background_size != canvas.get_width_height())
         if history is not None and len(history):
             epochs = range(1, len(history) + 1)
             for key, line in self.lines.items():
                 values = getattr(history, key)
-                line.set_data(epochs, [100 * v for v in values] if "acc" in key else values)
+                if "acc" in key:
+                    values = [100 * v for v in values]
+                line.set_data(epochs, values)
             full |= self.fit_loss_axis(history)
         if self.flow is not None:
             limits = [ax.get_ylim() for ax in self.flow_axes]
