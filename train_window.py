@@ -5,7 +5,6 @@ the figures check.
 Importing this module imports neither torch nor matplotlib.
 """
 
-import math
 import signal
 import textwrap
 import time
