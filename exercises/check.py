@@ -122,100 +122,80 @@ def grade_one(
 ) -> Result:
     """Grade the exercise `name` of `module`; `results` holds the earlier ones."""
     from exercises.graders import grader
-    from exercises.harness import error_kind, error_text, line_text, where_raised
 
     exercise = BY_NAME[name]
-    number, forward = exercise.number, exercise.forward
-    before = results.get(forward)
+    before = results.get(exercise.forward)
+    look = look_lines(name, exercise.hint, level, hint)
+
+    def result(status, headline="", details=(), ran_out=False):
+        return Result(exercise.number, name, status, headline, list(details), ran_out)
+
     if before is not None and before.ran_out:
-        return Result(
-            number,
-            name,
+        return result(
             "WAIT",
-            f"fix exercise {before.number} ({forward}) "
-            "first: it took too long, and backward is tested after it",
+            f"fix exercise {before.number} ({before.name}) first: it "
+            "took too long, and backward is tested after it",
         )
     if rule_breaks and name in rule_breaks:
         line, what, code = rule_breaks[name]
-        return Result(
-            number,
-            name,
-            "FAIL",
-            f"uses {what} (line {line}: {code}): {RULE}",
-            look_lines(name, exercise.hint, level, hint),
-        )
+        return result("FAIL", f"uses {what} (line {line}: {code}): {RULE}", look)
     try:
         grader(name)(module, name)
-        return Result(number, name, "PASS")
+        return result("PASS")
     except Todo:
-        return Result(number, name, "TODO")
+        return result("TODO")
     except (Wait, Failed) as stop:
         if before is not None and before.status == "FAIL":
-            return Result(
-                number, name, "WAIT", f"fix exercise {before.number} ({forward}) first"
-            )
+            return result("WAIT", f"fix exercise {before.number} ({before.name}) first")
         if isinstance(stop, Wait):
-            return Result(number, name, "WAIT", str(stop))
+            return result("WAIT", str(stop))
         details = look_lines(name, stop.look_at or exercise.hint, level, hint)
-        return Result(number, name, "FAIL", stop.headline, details + stop.example)
-    except HomeworkRule as error:
-        where = where_raised(error)
-        if where is not None and where[0] != name:
-            return Result(
-                number,
-                name,
+        return result("FAIL", stop.headline, details + stop.example)
+    except (HomeworkRule, TimeLimit, Exception) as error:
+        return _raised(error, name, result, look, time_limit)
+
+
+def _raised(error, name, result, look, time_limit) -> Result:
+    """The result of an exercise whose grading ended in `error`: the student's code
+    broke the homework's rule, ran out of time, or raised. When the code of another
+    exercise did (a forward's check runs its backward), this one waits for it."""
+    from exercises.harness import error_kind, error_text, line_text, where_raised
+
+    where = where_raised(error)
+    elsewhere = where is not None and where[0] != name
+    other = f"exercise {BY_NAME[where[0]].number} ({where[0]})" if elsewhere else ""
+    if isinstance(error, HomeworkRule):
+        if elsewhere:
+            return result("WAIT", f"needs {other} to keep the homework's rule first")
+        return result("FAIL", f"uses {error}{line_text(error)}: {RULE}", look)
+    if isinstance(error, TimeLimit):
+        if elsewhere:
+            return result(
                 "WAIT",
-                f"needs exercise {BY_NAME[where[0]].number} "
-                f"({where[0]}) to keep the homework's rule first",
+                f"graded once {other} ends: checking this one runs "
+                f"it, and it took longer than {time_limit:g} s",
             )
-        return Result(
-            number,
-            name,
+        return result(
             "FAIL",
-            f"uses {error}{line_text(error)}: {RULE}",
-            look_lines(name, exercise.hint, level, hint),
-        )
-    except TimeLimit as error:
-        where = where_raised(error)
-        if where is not None and where[0] != name:  # a forward's check ran its backward
-            return Result(
-                number,
-                name,
-                "WAIT",
-                "graded once exercise "
-                f"{BY_NAME[where[0]].number} ({where[0]}) ends: checking this one "
-                f"runs it, and it took longer than {time_limit:g} s",
-            )
-        return Result(
-            number,
-            name,
-            "FAIL",
-            f"took longer than {time_limit:g} s — an endless loop?{line_text(error)}",
-            look_lines(name, exercise.hint, level, hint),
+            f"took longer than {time_limit:g} s — an endless loop?"
+            f"{line_text(error)}",
+            look,
             ran_out=True,
         )
-    except Exception as error:  # a bug of the student's that broke the harness itself
-        where = where_raised(error)
-        if where is not None and where[0] != name:
-            return Result(
-                number,
-                name,
-                "WAIT",
-                f"needs exercise {BY_NAME[where[0]].number} "
-                f"({where[0]}) to run first (it raised {error_kind(error)})",
-            )
-        return Result(
-            number,
-            name,
-            "FAIL",
-            f"raised {error_text(error)}{line_text(error)}",
-            look_lines(name, exercise.hint, level, hint)
-            + [
-                "on the checker's first case:",
-                "  expected a result, no exception",
-                f"  got      {error_kind(error)} raised",
-            ],
+    if elsewhere:
+        return result(
+            "WAIT", f"needs {other} to run first (it raised {error_kind(error)})"
         )
+    return result(
+        "FAIL",
+        f"raised {error_text(error)}{line_text(error)}",
+        look
+        + [
+            "on the checker's first case:",
+            "  expected a result, no exception",
+            f"  got      {error_kind(error)} raised",
+        ],
+    )
 
 
 def grade(module, level="guided", hint=False, time_limit=TIME_LIMIT) -> list:
