@@ -349,8 +349,8 @@ class Watch:
         if stopped:
             folder = cli.interrupted_folder(args.out, epochs)
             print(f"{stopped} at epoch {epochs} of {args.epochs}: training stopped"
-                  + (f"; the figures of the model as it is go to {folder}"
-                     if args.plot else ""), file=sys.stderr, flush=True)
+                  + (f"; the figures of the model as it is go to {folder} (Ctrl-C "
+                     "again: none)" if args.plot else ""), file=sys.stderr, flush=True)
         cli.print_final(result, window.seconds if window else None)
         print(self.flow.summary(), flush=True)
         status, advice = (0, None) if stopped else advise(result, args, flow=self.flow)
