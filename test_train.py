@@ -546,8 +546,13 @@ def test_ctrl_c_before_training_writes_nothing(tmp_path):
 
 def test_ctrl_c_while_torch_imports_is_one_line_without_traceback():
     # Issue 22: Ctrl-C in the first seconds printed a traceback through torch.
+    # Wait for the command line to be read (twice what Python takes to start,
+    # here and now) but not for torch, which takes a second or more to import.
+    start = time.monotonic()
+    subprocess.run([sys.executable, "-c", "import argparse"], timeout=60)
+    startup = time.monotonic() - start
     script = Script("--no-plot")
-    time.sleep(0.4)  # the command line is read; torch takes a second or more
+    time.sleep(2 * startup + 0.1)
     script.interrupt()
     stdout, err = script.finish()
     assert script.process.returncode == 130, err
