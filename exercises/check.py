@@ -175,13 +175,7 @@ def _raised(error, name, result, look, time_limit) -> Result:
                 f"graded once {other} ends: checking this one runs "
                 f"it, and it took longer than {time_limit:g} s",
             )
-        return result(
-            "FAIL",
-            f"took longer than {time_limit:g} s — an endless loop?"
-            f"{line_text(error)}",
-            look,
-            ran_out=True,
-        )
+        return too_long(BY_NAME[name], time_limit, line_text(error), look)
     if elsewhere:
         return result(
             "WAIT", f"needs {other} to run first (it raised {error_kind(error)})"
@@ -196,6 +190,12 @@ def _raised(error, name, result, look, time_limit) -> Result:
             f"  got      {error_kind(error)} raised",
         ],
     )
+
+
+def too_long(exercise, time_limit, line="", look=()) -> Result:
+    """The FAIL of an exercise that ran past its time limit (`line`: where it was)."""
+    headline = f"took longer than {time_limit:g} s — an endless loop?{line}"
+    return Result(exercise.number, exercise.name, "FAIL", headline, list(look), True)
 
 
 def grade(module, level="guided", hint=False, time_limit=TIME_LIMIT) -> list:
@@ -245,13 +245,7 @@ def graded_in_time(
             module, results, exercise.name, level, hint, rule_breaks, time_limit
         )
     except TimeLimit:  # the alarm rang outside grade_one's own handling
-        return Result(
-            exercise.number,
-            exercise.name,
-            "FAIL",
-            f"took longer than {time_limit:g} s — an endless loop?",
-            ran_out=True,
-        )
+        return too_long(exercise, time_limit)
     finally:
         if alarm:
             signal.setitimer(signal.ITIMER_REAL, 0)
@@ -433,13 +427,7 @@ def _lost(exercise, process, time_limit) -> Result:
     ended = process.poll()
     _stop(process)
     if ended is None:
-        return Result(
-            exercise.number,
-            exercise.name,
-            "FAIL",
-            f"took longer than {time_limit:g} s — an endless loop?",
-            ran_out=True,
-        )
+        return too_long(exercise, time_limit)
     return Result(
         exercise.number,
         exercise.name,
