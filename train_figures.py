@@ -30,9 +30,12 @@ LAST_FRAME_MS = 2500  # ... and the last one this long, before the GIF loops
 POINTS_SHOWN = 1000   # test points drawn on the regions (the first ones)
 NON_INTERACTIVE = {"agg", "pdf", "ps", "svg", "pgf", "cairo", "template"}
 DPI = 200  # the PNGs: sharp on a page that shows them at half their width or less
-# Text of the saved figures, large enough to read when a phone shrinks them.
-SAVED_STYLE = {"font.size": 11, "axes.titlesize": 11, "axes.labelsize": 11,
-               "legend.fontsize": 10, "xtick.labelsize": 10, "ytick.labelsize": 10}
+# Text of the saved figures, large enough to read when a phone shrinks them: a
+# 400 px phone shows a figure W inches wide about 370 px wide, so text of
+# 1.76 W points or more reads at 9 CSS px or more (11 pt for the 6.2-inch
+# regions, 12.5 pt for the 7-inch curves).
+SAVED_STYLE = {"font.size": 12.5, "axes.titlesize": 12.5, "axes.labelsize": 12.5,
+               "legend.fontsize": 12.5, "xtick.labelsize": 12.5, "ytick.labelsize": 12.5}
 
 
 def subtitle(args, seed, width):
@@ -206,17 +209,18 @@ def save_regions(path, result, recorder):
     shown = slice(0, POINTS_SHOWN)
     scores = net.inside_score(model, grid_points()).reshape(GRID, GRID)
     fig = new_figure((6.2, 7.6), layout="constrained")
+    fig.get_layout_engine().set(h_pad=0.1)  # room between x₁ and the legend below
     ax = fig.add_subplot()
     points = draw_regions(ax, scores, recorder.circle)[3]
     update_points(points, x_test[shown], net.predict_class(model, x_test[shown]),
                   y_test[shown].reshape(-1).long())
     fig.legend(handles=region_handles(), loc="outside lower center", ncol=2,
-               fontsize="small")
+               fontsize=11)
     n = len(x_test)
     note = "" if n <= POINTS_SHOWN else f" (first {POINTS_SHOWN} shown)"
     ax.set_title(f"Test set: accuracy {100 * result['test_acc']:.2f} %, "
                  f"{result['test_errors']} errors of {n}{note}")
-    fig.suptitle(subtitle(args, result["seed"], 80), fontsize="small", color="dimgrey")
+    fig.suptitle(subtitle(args, result["seed"], 70), fontsize=11, color="dimgrey")
     fig.savefig(path, dpi=DPI, format="png")
 
 
@@ -317,7 +321,7 @@ def save_history(path, result, args):
     ax_loss.set_title(f"After each epoch, on the whole sets\nfinal accuracy: training "
                       f"{100 * history.train_acc[-1]:.2f} %, validation "
                       f"{100 * history.val_acc[-1]:.2f} %")
-    fig.suptitle(subtitle(args, result["seed"], 90), fontsize="small", color="dimgrey")
+    fig.suptitle(subtitle(args, result["seed"], 70), fontsize=12.5, color="dimgrey")
     fig.savefig(path, dpi=DPI, format="png")
 
 
@@ -333,16 +337,16 @@ def save_animation(path, recorder, check=lambda: None):
     import numpy
     from PIL import Image
     args = recorder.args
-    fig = new_figure((5.4, 6.7))
+    fig = new_figure((5.4, 6.7), dpi=DPI)  # 1080 px wide: sharp on a phone
     fig.subplots_adjust(left=0.1, right=0.97, top=0.86, bottom=0.22)
     image, boundary, patch, points = draw_regions(
         fig.add_subplot(), recorder.frames[0][1], recorder.circle, marker_size=14)
     ax = image.axes
     title_text = ax.set_title("", fontsize=12)
-    fig.text(0.5, 0.985, subtitle(args, args.seed, 90), ha="center", va="top",
-             fontsize=7, color="dimgrey")
+    fig.text(0.5, 0.985, subtitle(args, args.seed, 62), ha="center", va="top",
+             fontsize=10, color="dimgrey")  # 1.76 pt per inch of width, as above
     fig.legend(handles=region_handles(), loc="lower center", ncol=2,
-               fontsize=8, frameon=False, borderaxespad=0.2)
+               fontsize=10, frameon=False, borderaxespad=0.2)
     # Blitting: draw everything that never changes once, then per frame restore
     # that background and draw only the changing artists, in their z-order.
     changing = [image, points[0], patch, points[1], title_text]
