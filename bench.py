@@ -73,10 +73,14 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import minimlp
+import train
 from train import generate_disk
 
 ROOT = Path(__file__).resolve().parent
-DISK_SIZES = (2, 25, 25, 25, 1)
+# The disk net is train.py's, built by train.build_model from its default settings
+# (the report's 2-25-25-25-1: ReLU hidden layers, He init, a Sigmoid output for MSE)
+DISK_SETTINGS = train.settings()
+DISK_SIZES = tuple(train.cli.layer_sizes(DISK_SETTINGS))
 DISK_BATCHES = (1, 10, 100, 1000)
 DISK_POINTS = 1000
 DISK_LR = 0.1
@@ -206,29 +210,40 @@ def classes(idioms=()):
 # Networks, data and the two training loops
 # ---------------------------------------------------------------------------
 
-def build_pair(sizes, hidden, output, dtype, seed=0, idioms=()):
-    """The same MLP twice: a minimlp Sequential and a torch nn.Sequential with copied weights.
+def disk_model(seed=0):
+    """The report's network exactly as train.py builds it (train.build_model)."""
+    return train.build_model(DISK_SETTINGS, torch.Generator().manual_seed(seed))
 
-    ``hidden`` and ``output`` name the activations (``output=None``: the last layer is affine);
-    ``idioms`` names the fast subclasses to use (see ``IDIOMS``).
-    """
+
+def big_model(seed=0):
+    """The compute-bound net: 784-1024-1024-10, ReLU, logits (for cross-entropy)."""
     generator = torch.Generator().manual_seed(seed)
+    layers = []
+    for n_in, n_out in zip(BIG_SIZES[:-1], BIG_SIZES[1:]):
+        layers += [minimlp.Dense(n_in, n_out, generator=generator), minimlp.ReLU()]
+    return minimlp.Sequential(*layers[:-1])
+
+
+def build_pair(model, dtype, idioms=()):
+    """``model`` (minimlp, textbook classes) twice: in ``dtype`` with the fast subclasses
+    that ``idioms`` names (see ``IDIOMS``), and as a torch nn.Sequential with its weights."""
     ours_classes = classes(idioms)
-    theirs_classes = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid}
+    activations = {minimlp.ReLU: (ours_classes["relu"], nn.ReLU),
+                   minimlp.Sigmoid: (ours_classes["sigmoid"], nn.Sigmoid)}
     ours, theirs = [], []
-    n_layers = len(sizes) - 1
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        dense = minimlp.Dense(n_in, n_out, generator=generator, dtype=dtype)
-        linear = nn.Linear(n_in, n_out, dtype=dtype)
-        with torch.no_grad():
-            linear.weight.copy_(dense.weight)
-            linear.bias.copy_(dense.bias)
-        ours.append(dense)
-        theirs.append(linear)
-        activation = output if i == n_layers - 1 else hidden
-        if activation is not None:
-            ours.append(ours_classes[activation]())
-            theirs.append(theirs_classes[activation]())
+    for module in model:
+        if isinstance(module, minimlp.Dense):
+            dense = module.to(dtype=dtype)
+            linear = nn.Linear(dense.in_features, dense.out_features, dtype=dtype)
+            with torch.no_grad():
+                linear.weight.copy_(dense.weight)
+                linear.bias.copy_(dense.bias)
+            ours.append(dense)
+            theirs.append(linear)
+        else:
+            mine, torch_class = activations[type(module)]
+            ours.append(mine())
+            theirs.append(torch_class())
     return ours_classes["sequential"](*ours), nn.Sequential(*theirs)
 
 
@@ -278,8 +293,8 @@ def fit_epoch(model, loss, opt, x, y, batch_size):
 class Trainer:
     """One network in both frameworks, with losses and optimizers, ready to train."""
 
-    def __init__(self, sizes, hidden, output, loss, lr, dtype, idioms=()):
-        self.model, self.net = build_pair(sizes, hidden, output, dtype, idioms=idioms)
+    def __init__(self, model, loss, lr, dtype, idioms=()):
+        self.model, self.net = build_pair(model, dtype, idioms=idioms)
         ours = classes(idioms)
         self.loss = ours["mse"]() if loss == "mse" else minimlp.CrossEntropyLoss()
         self.loss_fn = F.mse_loss if loss == "mse" else F.cross_entropy
@@ -346,9 +361,9 @@ def check_equivalence():
     for batch_size in DISK_BATCHES:
         batches = slice_batches(x, y, batch_size)
         what = f"the disk net at batch {batch_size}"
-        trainer = Trainer(DISK_SIZES, "relu", "sigmoid", "mse", DISK_LR, dtype)
-        fitted = Trainer(DISK_SIZES, "relu", "sigmoid", "mse", DISK_LR, dtype)
-        fast = Trainer(DISK_SIZES, "relu", "sigmoid", "mse", DISK_LR, dtype, idioms=FAST)
+        trainer = Trainer(disk_model(), "mse", DISK_LR, dtype)
+        fitted = Trainer(disk_model(), "mse", DISK_LR, dtype)
+        fast = Trainer(disk_model(), "mse", DISK_LR, dtype, idioms=FAST)
         worst = max(worst, check_first_gradients(trainer, *batches[0], what),
                     check_first_gradients(fast, *batches[0], f"{what} (fast variant)"))
         trainer.minimlp(batches)
@@ -366,7 +381,7 @@ def check_equivalence():
                             [w for w, _ in fast.model.param()], theirs))
         fast_vs_textbook = max(fast_vs_textbook,
                                max_abs_diff([w for w, _ in fast.model.param()], textbook))
-    trainer = Trainer(BIG_SIZES, "relu", None, "ce", BIG_LR, dtype)
+    trainer = Trainer(big_model(), "ce", BIG_LR, dtype)
     batches = [big_data(dtype)]
     worst = max(worst, check_first_gradients(trainer, *batches[0], "the 784-1024-1024-10 net"))
     trainer.minimlp(batches)
@@ -462,8 +477,8 @@ def bench_disk(repeats, clock):
     results = {}
     for batch_size in DISK_BATCHES:
         batches = slice_batches(x, y, batch_size)
-        trainer = Trainer(DISK_SIZES, "relu", "sigmoid", "mse", DISK_LR, torch.float32)
-        fitted = Trainer(DISK_SIZES, "relu", "sigmoid", "mse", DISK_LR, torch.float32)
+        trainer = Trainer(disk_model(), "mse", DISK_LR, torch.float32)
+        fitted = Trainer(disk_model(), "mse", DISK_LR, torch.float32)
         variants = {"fast": FAST}
         if batch_size == IDIOM_BATCH:
             variants.update({f"+{idiom}": (idiom,) for idiom in IDIOMS})
@@ -475,8 +490,8 @@ def bench_disk(repeats, clock):
                       "torch": lambda: [trainer.torch(batches) for _ in epochs],
                       "fit": lambda: [fitted.fit(x, y, batch_size) for _ in epochs]}
         for name, idioms in variants.items():
-            contenders[name] = manual_loop(Trainer(DISK_SIZES, "relu", "sigmoid", "mse",
-                                                   DISK_LR, torch.float32, idioms=idioms))
+            contenders[name] = manual_loop(Trainer(disk_model(), "mse", DISK_LR,
+                                                   torch.float32, idioms=idioms))
         times = interleaved(contenders, repeats, clock)
         results[batch_size] = {name: summary(t, scale=1e3 / len(epochs))
                                for name, t in times.items()}
@@ -518,7 +533,7 @@ def bench_big(repeats, steps, clock):
     """ms per step and GFLOP/s of the compute-bound net, and of the bare torch.mm chain."""
     x, y = big_data(torch.float32)
     batches = [(x, y)] * steps
-    trainer = Trainer(BIG_SIZES, "relu", None, "ce", BIG_LR, torch.float32)
+    trainer = Trainer(big_model(), "ce", BIG_LR, torch.float32)
     times = interleaved({"minimlp": lambda: trainer.minimlp(batches),
                          "torch": lambda: trainer.torch(batches),
                          "torch_zeroing": lambda: trainer.torch(batches, set_to_none=False),
@@ -531,11 +546,11 @@ def bench_ops(batch_size=10):
     textbook file with each idiom alone."""
     x, y = disk_data(DISK_POINTS, torch.float32)
     batches = slice_batches(x, y, batch_size)
-    trainer = Trainer(DISK_SIZES, "relu", "sigmoid", "mse", DISK_LR, torch.float32)
+    trainer = Trainer(disk_model(), "mse", DISK_LR, torch.float32)
     ops = {"minimlp": count_ops(lambda: trainer.minimlp(batches), len(batches)),
            "torch": count_ops(lambda: trainer.torch(batches), len(batches))}
     for name, idioms in {"fast": FAST, **{f"+{idiom}": (idiom,) for idiom in IDIOMS}}.items():
-        variant = Trainer(DISK_SIZES, "relu", "sigmoid", "mse", DISK_LR, torch.float32,
+        variant = Trainer(disk_model(), "mse", DISK_LR, torch.float32,
                           idioms=idioms)
         ops[name] = count_ops(lambda: variant.minimlp(batches), len(batches))
     return ops
