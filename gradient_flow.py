@@ -32,9 +32,9 @@ added into. The figures need matplotlib, imported only when drawing.
 """
 
 import math
-import os
 
 from minimlp import Dense
+from train_files import write_whole  # a temporary name, then a rename
 
 CURVES_GID = "gradient-flow"  # marks the lines this module draws, to update them
 
@@ -206,15 +206,4 @@ def save_gradient_flow(path, flow, title, dpi=200):
     ax_rms.set_title("Gradient size per hidden layer", fontsize="medium")
     ax_ratio.set_title("Update / weight ratio", fontsize="medium")
     fig.suptitle(title, fontsize="small", color="dimgrey")
-    _save_whole(fig, path, dpi)
-
-
-def _save_whole(fig, path, dpi):
-    """savefig to a temporary name, then rename: never a half-written PNG at path."""
-    temporary = f"{path}.{os.getpid()}.tmp"
-    try:
-        fig.savefig(temporary, dpi=dpi, format="png")
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    write_whole(path, lambda temporary: fig.savefig(temporary, dpi=dpi, format="png"))

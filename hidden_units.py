@@ -17,11 +17,11 @@ drawing.
 """
 
 import math
-import os
 
 import torch
 
 from minimlp import Dense
+from train_files import write_whole  # a temporary name, then a rename
 
 GRID = 64                 # points per side of the square
 DISK = (0.5, 0.5, 1 / math.sqrt(2 * math.pi))  # centre x, centre y, radius
@@ -139,13 +139,7 @@ def save_hidden_units(path, model, input_transform, title, layers=(0, 1), dpi=20
     top = 1 - (extent.height + 0.12 * fig.dpi) / fig.bbox.height - 0.05
     draw_hidden_units(fig, model, input_transform, layers, top=top)
     fig.suptitle(heading, fontsize="small", color="dimgrey")
-    temporary = f"{path}.{os.getpid()}.tmp"
-    try:
-        fig.savefig(temporary, dpi=dpi, format="png")
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    write_whole(path, lambda temporary: fig.savefig(temporary, dpi=dpi, format="png"))
 
 
 def hidden_widths(model):
