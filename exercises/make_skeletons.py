@@ -111,8 +111,8 @@ def _header_end(tokens: list, function: ast.FunctionDef) -> int:
     )
 
 
-def _docstring_end(function: ast.FunctionDef) -> int | None:
-    first = function.body[0]
+def _docstring_end(node: ast.FunctionDef | ast.Module) -> int | None:
+    first = node.body[0]
     if (
         isinstance(first, ast.Expr)
         and isinstance(first.value, ast.Constant)
@@ -244,21 +244,10 @@ def make_skeleton(source: str, level: str = "guided") -> str:
         replacements.append((keep_until + 1, function.end_lineno, new))
     for first, last, new in sorted(replacements, reverse=True):
         lines[first - 1 : last] = new
-    docstring_end = _module_docstring_end(tree)
+    docstring_end = _docstring_end(tree) or 0  # 0: no module docstring
     header = HEADERS[level].format(count=len(EXERCISES))
     lines[docstring_end:docstring_end] = ["\n", header]
     return "".join(lines)
-
-
-def _module_docstring_end(tree: ast.Module) -> int:
-    first = tree.body[0]
-    if (
-        isinstance(first, ast.Expr)
-        and isinstance(first.value, ast.Constant)
-        and isinstance(first.value.value, str)
-    ):
-        return first.end_lineno
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
