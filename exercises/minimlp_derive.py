@@ -110,7 +110,7 @@ class Module:
     def __init__(self):
         self.training = True
 
-    def forward(self, *inputs):
+    def forward(self, x):
         """Compute the output, and save what `backward` will need."""
         raise NotImplementedError(f"{type(self).__name__} must implement forward()")
 
@@ -119,14 +119,13 @@ class Module:
         parameters into the module's gradient tensors."""
         raise NotImplementedError(f"{type(self).__name__} must implement backward()")
 
-    def __call__(self, *inputs):
+    def __call__(self, x):
         """`module(x)`: check x, then return `forward(x)`."""
-        for x in inputs:
-            _check_tensor(self, "x", x)
-        self._check_input(*inputs)
-        return self.forward(*inputs)
+        _check_tensor(self, "x", x)
+        self._check_input(x)
+        return self.forward(x)
 
-    def _check_input(self, *inputs):
+    def _check_input(self, x):
         """Raise a clear error for an input `forward` cannot take (Dense: its
         width and dtype). Most modules take any float tensor."""
 
@@ -214,8 +213,10 @@ class Dense(Module):
     def __init__(self, in_features, out_features, init="he", generator=None,
                  dtype=None, device=None):
         super().__init__()
-        self.in_features = _check_size("Dense: in_features", in_features)
-        self.out_features = _check_size("Dense: out_features", out_features)
+        self.in_features = _check_number("Dense: in_features", in_features, 1,
+                                         integer=True)
+        self.out_features = _check_number("Dense: out_features", out_features, 1,
+                                          integer=True)
         if init not in ("he", "xavier"):
             raise ValueError(f"Dense: init must be 'he' or 'xavier', got {init!r}")
         # He: std = √(2 / in);  Xavier: std = √(2 / (in + out))
@@ -659,8 +660,8 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size=32, val=None, shuffle=T
     _check_data("x", x, "y", y)
     if val is not None:
         _check_data("val[0]", val[0], "val[1]", val[1])
-    epochs = _check_size("fit: epochs", epochs)
-    batch_size = _check_size("fit: batch_size", batch_size)
+    epochs = _check_number("fit: epochs", epochs, 1, integer=True)
+    batch_size = _check_number("fit: batch_size", batch_size, 1, integer=True)
     record = History()
     model.train()
     for epoch in range(epochs):
@@ -866,24 +867,17 @@ def _check_tensor(owner, name, value, floating=True):
         raise ValueError(f"{owner}: {name} {_kind(value)} must have N ≥ 1 rows")
 
 
-def _check_number(name, value, low, below=math.inf, strict=False):
-    """`value` as a float, if it is a real number (numpy's too, not a bool) with
-    low ≤ value < below (low < value if `strict`)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {value!r}")
+def _check_number(name, value, low, below=math.inf, strict=False, integer=False):
+    """`value` as an int (if `integer`) or a float, if it is such a number (numpy's
+    too, not a bool) in [low, below), or in (low, below) if `strict`."""
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise TypeError(f"{name} must be {'an integer' if integer else 'a number'}, "
+                        f"got {value!r}")
     if not (low < value if strict else low <= value) or not value < below:
-        raise ValueError(f"{name} must be {'>' if strict else '≥'} {low} and "
-                         f"< {below}, got {value!r}")
-    return float(value)
-
-
-def _check_size(name, value):
-    """`value` as an int, if it is an integer ≥ 1 (numpy's too, not a bool)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be ≥ 1, got {value!r}")
-    return int(value)
+        raise ValueError(f"{name} must be in {'(' if strict else '['}{low}, {below}), "
+                         f"got {value!r}")
+    return int(value) if integer else float(value)
 
 
 def _check_sequence(modules):
