@@ -128,17 +128,26 @@ def save_hidden_units(path, model, input_transform, title, layers=(0, 1), dpi=20
     """Write the unit maps of `layers` to the PNG `path` (whole or not at all)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    import textwrap
     shown = len([l for l in layers if l < len(hidden_widths(model))])
-    fig = Figure(figsize=(4.2 * shown + 0.4, 4.9))
+    width = 4.2 * shown + 0.4
+    fig = Figure(figsize=(width, 5.8))
     FigureCanvasAgg(fig)
-    heading = (f"{title}\neach unit's output over the input square "
-               "(blue < 0 < red, each on its own scale; dashed: the disk)")
+    # text of 1.76 pt per inch of width: 9 CSS px or more when a 400 px phone
+    # shows the figure 370 px wide
+    size = 1.76 * width
+    heading = "\n".join([textwrap.fill(title, 70), textwrap.fill(
+        "each unit's output over the input square (blue < 0 < red, each on its own "
+        "scale; dashed: the disk)", 70)])
     # the tiles start below the heading, however many lines it takes
-    extent = fig.suptitle(heading, fontsize="small").get_window_extent(
+    extent = fig.suptitle(heading, fontsize=size).get_window_extent(
         fig.canvas.get_renderer())
     top = 1 - (extent.height + 0.12 * fig.dpi) / fig.bbox.height - 0.05
-    draw_hidden_units(fig, model, input_transform, layers, top=top)
-    fig.suptitle(heading, fontsize="small", color="dimgrey")
+    artists = draw_hidden_units(fig, model, input_transform, layers, top=top)
+    for ax in {artist.axes for artist in artists}:
+        if ax.get_title(loc="left"):
+            ax.set_title(ax.get_title(loc="left"), loc="left", fontsize=size)
+    fig.suptitle(heading, fontsize=size, color="dimgrey")
     write_whole(path, lambda temporary: fig.savefig(temporary, dpi=dpi, format="png"))
 
 

@@ -474,7 +474,7 @@ def advise(result, args, quiet=False, flow=None):
     if result["test_acc"] > CHANCE:
         return 0, None
     losses, epochs = result["history"].train_loss, result["epochs"]
-    trend = (f"{losses[0]:.4g} after epoch 1, {losses[-1]:.4g} after epoch "
+    trend = (f"loss {losses[0]:.4g} after epoch 1, {losses[-1]:.4g} after epoch "
              f"{len(losses)}" if losses else "")
     longer = (f"train longer (--epochs; the default is {EPOCHS})"
               if args.epochs < EPOCHS else "train longer")
