@@ -429,12 +429,13 @@ class Sequential(Module):
         return x
 
     def _check_input(self, x):
-        if self.modules:  # e.g. the width and dtype of a first Dense
+        """x as the first item checks it (a Dense: width and dtype)."""
+        if self.modules:  # an empty Sequential takes any float tensor
             self.modules[0]._check_input(x)
 
     def forward(self, x):
         """Take x⁽⁰⁾ `(N, in)`, return x⁽ᴸ⁾ `(N, out)`; every module saves what its
-        backward needs. (`model(x)` runs the same loop, with each item's checks.)"""
+        backward needs. (`model(x)` checks x first, then runs the same loop.)"""
         for module in self.modules:
             # the output of each module is the input of the next
             x = module.forward(x)

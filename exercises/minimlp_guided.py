@@ -104,10 +104,7 @@ class Module:
     """
 
     parameter_names = ()
-    training = True  # a subclass that forgets super().__init__() still works
-
-    def __init__(self):
-        self.training = True
+    training = True  # every module starts in training mode; train() and eval() set it
 
     def forward(self, x):
         """Compute the output, and save what `backward` will need."""
@@ -160,7 +157,16 @@ class Module:
         parameters, in place. If a name or shape does not match, or a value
         cannot be copied, it says so and the module is left unchanged."""
         own = {name: value for name, value, _ in self.named_param()}
-        _check_state_dict(own, state)
+        missing, unexpected = own.keys() - state.keys(), state.keys() - own.keys()
+        if missing or unexpected:
+            raise ValueError(f"load_state_dict: missing keys {sorted(missing)}, "
+                             f"unexpected keys {sorted(unexpected)}")
+        for name, value in own.items():  # every value is checked before any is copied
+            given = state[name]
+            if not isinstance(given, Tensor) or given.is_complex() or (
+                    given.shape != value.shape):
+                raise ValueError(f"load_state_dict: {name!r} is {_kind(given)}, "
+                                 f"not {_kind(value)}")
         # Copy every value into a new tensor first (`detach()`: no gradient history
         # from a PyTorch layer's parameter): one that cannot be copied fails here,
         # before any parameter has changed
@@ -211,11 +217,8 @@ class Dense(Module):
 
     def __init__(self, in_features, out_features, init="he", generator=None,
                  dtype=None, device=None):
-        super().__init__()
-        self.in_features = _check_number("Dense: in_features", in_features, 1,
-                                         integer=True)
-        self.out_features = _check_number("Dense: out_features", out_features, 1,
-                                          integer=True)
+        self.in_features = _check_number("in_features", in_features, 1, integer=True)
+        self.out_features = _check_number("out_features", out_features, 1, integer=True)
         if init not in ("he", "xavier"):
             raise ValueError(f"Dense: init must be 'he' or 'xavier', got {init!r}")
         # He: std = √(2 / in);  Xavier: std = √(2 / (in + out))
@@ -355,7 +358,6 @@ class Dropout(Module):
     scale the others by 1 / (1 − p); in eval mode, the identity."""
 
     def __init__(self, p=0.5, generator=None):
-        super().__init__()
         self.p = _check_number("Dropout: p", p, 0, below=1)
         self.generator = generator
 
@@ -393,30 +395,38 @@ class Sequential(Module):
     It rejects an item that is not a Module, a module used twice, here or in a
     nested Sequential (a module remembers only its last forward), and two Dense
     layers in a row (whatever lies between) whose widths disagree, naming the
-    positions. `model(x)` calls each item as `item(x)`, so
-    each checks its own input; when one fails, yours or minimlp's, a note under
-    the error says which item it was and what input it got.
+    positions. `model(x)` checks x once, at the entry, as the first item would
+    (a first Dense: its width and dtype), then runs every item's forward; when
+    one fails, yours or minimlp's, a note under the error says which item it
+    was and what input it got.
     """
 
     def __init__(self, *modules):
-        super().__init__()
         _check_sequence(modules)
         self.modules = list(modules)
 
     def __call__(self, x):
-        """`model(x)`: every item called as `item(x)`, with its own checks."""
+        """`model(x)`: check x as the first item would, then run the same loop as
+        `forward`; when an item fails, a note under the error says which."""
+        _check_tensor(self, "x", x)
+        self._check_input(x)
         for i, module in enumerate(self.modules):
             try:
-                x = module(x)
+                x = module.forward(x)
             except Exception as error:  # the same error, with a note saying where
                 error.add_note(f"in Sequential: item {i}, {module!r}, given {_kind(x)}")
                 raise
-        self.output = x  # x⁽ᴸ⁾, saved to check the gradient backward receives
+        self.output = x
         return x
+
+    def _check_input(self, x):
+        """x as the first item checks it (a Dense: width and dtype)."""
+        if self.modules:  # an empty Sequential takes any float tensor
+            self.modules[0]._check_input(x)
 
     def forward(self, x):
         """Take x⁽⁰⁾ `(N, in)`, return x⁽ᴸ⁾ `(N, out)`; every module saves what its
-        backward needs. (`model(x)` runs the same loop, with each item's checks.)"""
+        backward needs. (`model(x)` checks x first, then runs the same loop.)"""
         # the output of each module is the input of the next
         raise NotImplementedError("exercise 15: Sequential.forward")
 
@@ -434,10 +444,9 @@ class Sequential(Module):
                 for name, value, grad in module.named_param()]
 
     def train(self, mode=True):
-        self.training = mode
         for module in self.modules:
             module.train(mode)
-        return self
+        return super().train(mode)
 
     def to(self, dtype=None, device=None):
         for module in self.modules:
@@ -456,9 +465,7 @@ class Sequential(Module):
         return iter(self.modules)
 
     def __repr__(self):
-        lines = [f"  ({index}): {module!r}"
-                 for index, module in enumerate(self.modules)]
-        return "Sequential(\n" + "\n".join(lines) + "\n)"
+        return f"Sequential({', '.join(repr(module) for module in self.modules)})"
 
 # ----------------------------------------------------------------------------
 # Losses
@@ -587,7 +594,14 @@ class Optimizer:
 
     def __init__(self, params, lr, weight_decay):
         name = type(self).__name__
-        self.params = _check_params(name, params)
+        if isinstance(params, Module) or callable(params):  # model, or model.param
+            raise TypeError(f"{name}: pass model.param(), with (), not {_kind(params)}")
+        self.params = list(params)
+        if not self.params:
+            raise ValueError(f"{name}: model.param() is empty: no parameters to train")
+        if not all(isinstance(pair, tuple) and isinstance(pair[0], Tensor)
+                   for pair in self.params):  # e.g. torch's habit: the values alone
+            raise TypeError(f"{name}: pass model.param(), (value, gradient) pairs")
         self.lr = _check_number(f"{name}: lr", lr, 0, strict=True)
         self.weight_decay = _check_number(f"{name}: weight_decay", weight_decay, 0)
 
@@ -679,9 +693,13 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size=32, val=None, shuffle=T
     if not isinstance(loss, Loss) or not (callback is None or callable(callback)):
         raise TypeError(f"fit: loss must be e.g. MSELoss() (not the class), callback a "
                         f"function or None; got {loss!r}, {callback!r}")
-    _check_data("x", x, "y", y)
-    if val is not None:
-        _check_data("val[0]", val[0], "val[1]", val[1])
+    _check_tensor("fit", "x", x)
+    _check_tensor("fit", "y", y, floating=False)
+    if len(y) != len(x):
+        raise ValueError(f"fit: x {_kind(x)} and y {_kind(y)}: rows differ")
+    for name, values in (("x", x), ("y", y)):
+        if not values.isfinite().all():
+            raise ValueError(f"fit: {name} holds NaN or inf values")
     epochs = _check_number("fit: epochs", epochs, 1, integer=True)
     batch_size = _check_number("fit: batch_size", batch_size, 1, integer=True)
     record = History()
@@ -747,7 +765,12 @@ def accuracy(prediction, target, threshold=0.5):
     >>> accuracy(prediction - 0.5, prediction.new_tensor([[0.9], [-0.9]]), threshold=0)
     1.0
     """
-    _check_accuracy(prediction, target)
+    _check_tensor("accuracy", "prediction", prediction)
+    _check_tensor("accuracy", "target", target, floating=False)
+    if (prediction.dim() > 2 or len(target) != len(prediction)
+            or target.shape[1:] not in ((), (1,), prediction.shape[1:])):
+        raise ValueError(f"accuracy: prediction {_kind(prediction)} and target "
+                         f"{_kind(target)} do not fit")
     if prediction.dim() == 1 or prediction.shape[1] == 1:
         predicted, true = prediction.view(-1) >= threshold, target.view(-1) >= threshold
     elif target.shape == prediction.shape:  # one-hot targets
@@ -926,50 +949,3 @@ def _check_classes(owner, target, classes):
     bad = target[(target < 0) | (target >= classes)]
     if len(bad):
         raise ValueError(f"{owner}: class {bad[0].item()} is not in 0..{classes - 1}")
-
-
-def _check_params(owner, params):
-    """model.param(): a non-empty list of (value, gradient) pairs."""
-    if isinstance(params, Module) or callable(params):  # SGD(model), SGD(model.param)
-        raise TypeError(f"{owner}: pass model.param(), with (), not {_kind(params)}")
-    pairs = list(params)
-    if not pairs:
-        raise ValueError(f"{owner}: model.param() is empty: no parameters to train")
-    if not all(isinstance(pair, tuple) and len(pair) == 2
-               and isinstance(pair[0], Tensor) for pair in pairs):
-        raise TypeError(f"{owner}: pass model.param(), (value, gradient) pairs")
-    return pairs
-
-
-def _check_state_dict(own, state):
-    """Names, types and shapes, all checked before anything is copied."""
-    problems = [f"missing key {name!r}" for name in own if name not in state]
-    problems += [f"unexpected key {name!r}" for name in state if name not in own]
-    for name, value in own.items():
-        given = state.get(name, value)
-        if (not isinstance(given, Tensor) or given.is_complex()
-                or given.shape != value.shape):
-            problems.append(f"{name!r} is {_kind(given)}, not {_kind(value)}")
-    if problems:
-        raise ValueError(f"load_state_dict: {'; '.join(problems)}")
-
-
-def _check_data(x_name, x, y_name, y):
-    """fit's data: x floats, y as many rows, neither holding NaN or inf."""
-    _check_tensor("fit", x_name, x)
-    _check_tensor("fit", y_name, y, floating=False)
-    if len(y) != len(x):
-        raise ValueError(f"fit: {x_name} {_kind(x)}, {y_name} {_kind(y)}: rows differ")
-    for name, values in ((x_name, x), (y_name, y)):
-        if values.is_floating_point() and not values.isfinite().all():
-            raise ValueError(f"fit: {name} holds NaN or inf values")
-
-
-def _check_accuracy(prediction, target):
-    """(N, C) or (N,) predictions; targets (N,), (N, 1) or one-hot (N, C)."""
-    _check_tensor("accuracy", "prediction", prediction)
-    _check_tensor("accuracy", "target", target, floating=False)
-    if (prediction.dim() > 2 or len(target) != len(prediction)
-            or target.shape[1:] not in ((), (1,), prediction.shape[1:])):
-        raise ValueError(f"accuracy: prediction {_kind(prediction)} and target "
-                         f"{_kind(target)} do not fit")
