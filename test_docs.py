@@ -886,7 +886,9 @@ WIDE, NARROW = (1280, 800), (400, 800)
 # sideways, and the layout of the annotated page's rows, in a <pre id="measure-report">
 # that --dump-dom shows. The columns that hold a table's answers: on a phone they must
 # show without scrolling the table.
-KEY_COLUMNS = ["value", "test, mean ± std", "test", "difference"]
+KEY_COLUMNS = ["value", "test, mean ± std", "test", "difference",
+               "minimlp / torch (per-repeat quartiles)",
+               "time saved: median (per-repeat quartiles)"]
 MEASURE_SCRIPT = """<script>
 var KEY_COLUMNS = %s;
 window.addEventListener("load", function () { setTimeout(function () {

@@ -345,10 +345,22 @@ def escape_table(escapes):
 # Figures
 
 
-def figure(size):
+# The figures are 5.2 inches wide, their panels stacked, with no text under 9.5 pt:
+# 1.8 pt per inch of width, so that a 400 px phone, which shows a figure about 370 px
+# wide, still draws every letter 9 px or more.
+WIDTH_INCHES = 5.2
+FONT_SIZES = {"font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10,
+              "xtick.labelsize": 9.5, "ytick.labelsize": 9.5, "legend.fontsize": 9.5,
+              "figure.titlesize": 10}
+
+
+def figure(height):
+    """A figure WIDTH_INCHES wide and `height` inches high, in the page's font sizes."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    fig = Figure(figsize=size, layout="constrained", facecolor="white")
+    import matplotlib
+    matplotlib.rcParams.update(FONT_SIZES)
+    fig = Figure(figsize=(WIDTH_INCHES, height), layout="constrained", facecolor="white")
     FigureCanvasAgg(fig)
     return fig
 
@@ -358,8 +370,8 @@ COLOURS = {"relu": "tab:blue", "tanh": "tab:orange", "sigmoid": "tab:green"}
 
 def plot_init_profile(path, results, depth=10):
     """RMS ∂ℓ/∂s per layer at initialisation, depth `depth`: median and range."""
-    fig = figure((10, 3.6))
-    axes = fig.subplots(1, len(INITS), sharey=True)
+    fig = figure(8.6)
+    axes = fig.subplots(len(INITS), 1, sharex=True, sharey=True)
     for ax, init in zip(axes, INITS):
         for activation in ACTIVATIONS:
             network = (activation, depth, init)
@@ -372,21 +384,21 @@ def plot_init_profile(path, results, depth=10):
             ax.plot(x, [statistics.median(v) for v in layers], "o-", ms=3,
                     color=COLOURS[activation], label=activation)
         ax.set_yscale("log")
-        ax.set_title(f"init {init}", fontsize="medium")
-        ax.set_xlabel("hidden layer (1 = next to the input)")
+        ax.set_title(f"init {init}")
+        ax.set_ylabel("RMS of ∂ℓ/∂s at init")
         ax.set_xticks(range(1, depth + 1))
         ax.grid(True, alpha=0.3)
-    axes[0].set_ylabel("RMS of ∂ℓ/∂s at initialisation")
-    axes[0].legend(fontsize="small")
-    fig.suptitle(f"{depth} hidden layers of {WIDTH}: median and range over "
-                 f"{INIT_SEEDS} seeds", fontsize="small", color="dimgrey")
+    axes[-1].set_xlabel("hidden layer (1 = next to the input)")
+    axes[0].legend(ncol=3)
+    fig.suptitle(f"{depth} hidden layers of {WIDTH}: median and range\nover "
+                 f"{INIT_SEEDS} seeds", color="dimgrey")
     save(fig, path)
 
 
 def plot_training(path, rows, depth=10):
     """RMS ∂ℓ/∂s per layer during training, seed 0, one panel per network."""
     from matplotlib import colormaps
-    fig = figure((9, 7.2))
+    fig = figure(7.4)
     axes = fig.subplots(len(INITS), len(ACTIVATIONS), sharex=True, sharey=True)
     for i, init in enumerate(INITS):
         for j, activation in enumerate(ACTIVATIONS):
@@ -396,24 +408,24 @@ def plot_training(path, rows, depth=10):
                         color=colormaps["viridis"](0.9 * l / (depth - 1)),
                         label=f"layer {l + 1}" if l in (0, depth - 1) else None)
             ax.set_xscale("symlog", linthresh=1, linscale=0.3)
+            ax.set_xticks([0, 10, 100])
             ax.set_yscale("log")
             ax.grid(True, alpha=0.3)
-            ax.set_title(f"{activation}, init {init}: accuracy "
-                         f"{percent(row['val_acc']['mean'])} %", fontsize="small")
+            ax.set_title(f"{activation}, {init}\n{percent(row['val_acc']['mean'])} %")
     for ax in axes[-1]:
         ax.set_xlabel("epoch")
     for ax in axes[:, 0]:
         ax.set_ylabel("RMS of ∂ℓ/∂s")
-    axes[0][0].legend(fontsize="x-small")
-    fig.suptitle(f"{depth} hidden layers of {WIDTH}, seed 0, during {EPOCHS} epochs "
-                 "(accuracy: mean over seeds)", fontsize="small", color="dimgrey")
+    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside lower center", ncol=2)
+    fig.suptitle(f"{depth} hidden layers of {WIDTH}, seed 0, {EPOCHS} epochs\n"
+                 "(accuracy: mean over seeds)", color="dimgrey")
     save(fig, path)
 
 
 def plot_ratio(path, rows):
     """First/last ratio at initialisation against depth, and the accuracy reached."""
-    fig = figure((8.4, 4.2))
-    ax_ratio, ax_acc = fig.subplots(1, 2)
+    fig = figure(8.2)
+    ax_ratio, ax_acc = fig.subplots(2, 1, sharex=True)
     for activation in ACTIVATIONS:
         for init, style, marker in zip(INITS, ("-", "--", ":"), ("o", "s", "^")):
             picked = [find(rows, activation, d, init) for d in DEPTHS]
@@ -430,17 +442,17 @@ def plot_ratio(path, rows):
                       f"(mean of {TRAIN_SEEDS} seeds)")
     for ax in (ax_ratio, ax_acc):
         ax.set_xticks(DEPTHS)
-        ax.set_xlabel("hidden layers")
         ax.grid(True, alpha=0.3)
-    fig.legend(loc="outside lower center", ncol=3, fontsize="small")
+    ax_acc.set_xlabel("hidden layers")
+    fig.legend(loc="outside lower center", ncol=3)
     save(fig, path)
 
 
 def plot_escape(path, escapes):
     """The long sigmoid runs: training loss, and the gradient per layer of one."""
     from matplotlib import colormaps
-    fig = figure((9, 3.6))
-    ax_loss, ax_rms = fig.subplots(1, 2)
+    fig = figure(7.6)
+    ax_loss, ax_rms = fig.subplots(2, 1)
     styles = dict(zip(ESCAPE["depths"], ("-", "--", ":")))
     for run in escapes:
         epochs = [10 * i + 1 for i in range(len(run["train_loss"]))]
@@ -450,29 +462,30 @@ def plot_escape(path, escapes):
     ax_loss.set_xscale("log")
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("training loss (MSE)")
-    ax_loss.legend(fontsize="x-small", ncol=2)
+    ax_loss.legend(ncol=2)
     shown = next(run for run in escapes if run["depth"] == max(ESCAPE["depths"]))
     depth = shown["depth"]
     for l, series in enumerate(shown["rms"]):
         ax_rms.plot(shown["epochs"], series, lw=1.2, label=f"layer {l + 1}",
                     color=colormaps["viridis"](0.9 * l / (depth - 1)))
     ax_rms.set_xscale("symlog", linthresh=1, linscale=0.3)
+    ax_rms.set_xticks([0, 10, 100, 1000])
     ax_rms.set_yscale("log")
     ax_rms.set_xlabel("epoch")
     ax_rms.set_ylabel("RMS of ∂ℓ/∂s")
-    ax_rms.set_title(f"{depth} layers, seed {shown['seed']}", fontsize="small")
-    ax_rms.legend(fontsize="x-small")
+    ax_rms.set_title(f"{depth} layers, seed {shown['seed']}")
+    ax_rms.legend(ncol=2)
     for ax in (ax_loss, ax_rms):
         ax.grid(True, alpha=0.3)
     fig.suptitle(f"sigmoid, init xavier, lr {ESCAPE['lr']}, {ESCAPE['epochs']} epochs",
-                 fontsize="small", color="dimgrey")
+                 color="dimgrey")
     save(fig, path)
 
 
 def save(fig, path):
     """Save a figure whole: a temporary name, then a rename."""
     temporary = path.with_name(path.name + ".tmp")
-    fig.savefig(temporary, dpi=200, format="png")
+    fig.savefig(temporary, dpi=240, format="png")
     os.replace(temporary, path)
 
 
