@@ -164,8 +164,8 @@ class Module:
                              f"unexpected keys {sorted(unexpected)}")
         for name, value in own.items():  # every value is checked before any is copied
             given = state[name]
-            if not isinstance(given, Tensor) or given.is_complex() or (
-                    given.shape != value.shape):
+            if (not isinstance(given, Tensor) or given.is_complex()
+                    or given.shape != value.shape):
                 raise ValueError(f"load_state_dict: {name!r} is {_kind(given)}, "
                                  f"not {_kind(value)}")
         # Copy every value into a new tensor first (`detach()`: no gradient history
