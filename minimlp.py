@@ -256,6 +256,7 @@ class Dense(Module):
 
 Linear = Dense  # the homework handout's name for the same layer
 
+
 # ----------------------------------------------------------------------------
 # Activations
 #
@@ -483,6 +484,7 @@ class Sequential(Module):
 
     def __repr__(self):
         return f"Sequential({', '.join(repr(module) for module in self.modules)})"
+
 
 # ----------------------------------------------------------------------------
 # Losses
@@ -925,6 +927,7 @@ def _numeric_gradient(loss, tensor, eps):
         flat[i] = original  # put the entry back
         gradient[i] = (plus - minus) / (2 * eps)
     return gradient.view(tensor.shape)
+
 
 # ----------------------------------------------------------------------------
 # Input checks

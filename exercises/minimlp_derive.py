@@ -260,6 +260,7 @@ class Dense(Module):
 
 Linear = Dense  # the homework handout's name for the same layer
 
+
 # ----------------------------------------------------------------------------
 # Activations
 #
@@ -452,6 +453,7 @@ class Sequential(Module):
 
     def __repr__(self):
         return f"Sequential({', '.join(repr(module) for module in self.modules)})"
+
 
 # ----------------------------------------------------------------------------
 # Losses
@@ -861,6 +863,7 @@ def _numeric_gradient(loss, tensor, eps):
         flat[i] = original  # put the entry back
         gradient[i] = (plus - minus) / (2 * eps)
     return gradient.view(tensor.shape)
+
 
 # ----------------------------------------------------------------------------
 # Input checks

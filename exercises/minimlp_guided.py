@@ -261,6 +261,7 @@ class Dense(Module):
 
 Linear = Dense  # the homework handout's name for the same layer
 
+
 # ----------------------------------------------------------------------------
 # Activations
 #
@@ -466,6 +467,7 @@ class Sequential(Module):
 
     def __repr__(self):
         return f"Sequential({', '.join(repr(module) for module in self.modules)})"
+
 
 # ----------------------------------------------------------------------------
 # Losses
@@ -883,6 +885,7 @@ def _numeric_gradient(loss, tensor, eps):
         flat[i] = original  # put the entry back
         gradient[i] = (plus - minus) / (2 * eps)
     return gradient.view(tensor.shape)
+
 
 # ----------------------------------------------------------------------------
 # Input checks
