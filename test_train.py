@@ -443,6 +443,36 @@ def test_saving_figures_opens_no_window(tmp_path):
     assert (tmp_path / "history.png").exists()
 
 
+def test_the_live_window_scales_its_text_when_it_is_resized():
+    # Opened at 1100 px its text is 9 pt; made 700 px wide it takes the 7 pt that a
+    # window opened at that width would (titles, tick labels, the description), and
+    # back at 1100 px 9 pt again. Agg stands in for the screen; on_resize is what
+    # the resize event calls.
+    code = ("import matplotlib; matplotlib.use('Agg')\n"
+            "import torch, train, train_cli, train_figures as figures, train_window\n"
+            "args = train_cli.parse_args(['--epochs', '2'], train.DEFAULTS)\n"
+            "window = train_window.LiveWindow(args, (train.CENTRE, train.RADIUS),\n"
+            "    train.make_data(0)['val'], 'run', train_window.StopRequest())\n"
+            "window.open(torch.full((figures.GRID, figures.GRID), 0.5))\n"
+            "def sizes():\n"
+            "    return [window.font, window.ax_regions.title.get_fontsize(),\n"
+            "            window.ax_regions.get_xticklabels()[0].get_fontsize(),\n"
+            "            window.description.get_fontsize()]\n"
+            "seen = [sizes()]\n"
+            "for inches in ((7, 5.2), (11, 6.2)):\n"
+            "    window.fig.set_size_inches(*inches)\n"
+            "    window.on_resize(None)\n"
+            "    seen.append(sizes())\n"
+            "print(seen)\n")
+    process = subprocess.run([sys.executable, "-c", code], cwd=HERE,
+                             capture_output=True, text=True, timeout=120)
+    assert process.returncode == 0, process.stderr
+    opened, narrow, wide = eval(process.stdout)
+    assert opened[0] == 9 and narrow[0] == 7 and wide == opened, (opened, narrow, wide)
+    assert all(n < o for n, o in zip(narrow[1:], opened[1:])), (opened, narrow)
+    assert narrow[2] == 6, "tick labels at font - 1, as a window opened that narrow"
+
+
 class Script:
     """`python train.py OPTIONS` running, headless unless env says otherwise; a
     thread reads its output line by line, so no read can hang a test."""

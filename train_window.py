@@ -105,7 +105,7 @@ class LiveWindow:
             height = min(height + self.TOOLBAR, screen[1] - 40) - self.TOOLBAR
             fig.canvas.manager.window.geometry(f"{width}x{height + self.TOOLBAR}")
             fig.set_size_inches(width / 100, height / 100)
-        self.font = 9 if width >= 1000 else 8 if width >= 760 else 7
+        self.font = font_size(width)
         plt.rcParams.update({"font.size": self.font, "legend.fontsize": self.font - 1,
                              "xtick.labelsize": self.font - 1,
                              "ytick.labelsize": self.font - 1})
@@ -208,8 +208,17 @@ class LiveWindow:
             self.fig.draw_artist(artist)
 
     def on_resize(self, event):
-        """A new window size: the description wrapped again, the panels placed
-        again (the draw that follows keeps the new background)."""
+        """A new window size: the text scaled to it (as `open` sizes it), the
+        description wrapped again, the panels placed again (the draw that
+        follows keeps the new background)."""
+        from matplotlib.text import Text
+        font = font_size(self.fig.get_figwidth() * self.fig.dpi)
+        if font != self.font:
+            for text in self.fig.findobj(Text):  # titles, labels, ticks, legends
+                text.set_fontsize(text.get_fontsize() * font / self.font)
+            for ax in self.fig.axes:  # the tick labels an axis makes later
+                ax.tick_params(labelsize=font - 1)
+            self.font = font
         self.description.set_text(self.wrap(figures.describe(self.args, self.args.seed),
                                             self.font - 1))
         self.layout.execute(self.fig)
@@ -316,6 +325,12 @@ class LiveWindow:
         """Keep the window up, handling its events, until it is closed or Ctrl-C."""
         while self.fig is not None and not self.closed and not self.stop.reason:
             self.handle_events(0.05)
+
+
+def font_size(width):
+    """The window's text size in points for a width in pixels: 9 from 1000 px,
+    8 from 760 px, 7 below."""
+    return 9 if width >= 1000 else 8 if width >= 760 else 7
 
 
 def widened(limits, series):
