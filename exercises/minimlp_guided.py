@@ -417,7 +417,7 @@ class Sequential(Module):
             except Exception as error:  # the same error, with a note saying where
                 error.add_note(f"in Sequential: item {i}, {module!r}, given {_kind(x)}")
                 raise
-        self.output = x
+        self.output = x  # x⁽ᴸ⁾, saved to check the gradient backward receives
         return x
 
     def _check_input(self, x):
